@@ -1,0 +1,1 @@
+"""DeepMMSearch-R1."""

@@ -1,0 +1,5 @@
+import sys
+
+from deepmmsearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""``deepmmsearch`` — one command, many subcommands. Each lives in ``deepmmsearch/commands/`` and
+exposes ``configure(parser)`` and ``run(args) -> int``; heavy imports happen inside ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ask": ("deepmmsearch.commands.ask", "answer a question about an image with the search agent"),
+    "validate": ("deepmmsearch.commands.validate", "check a config file without running anything"),
+    "ls": ("deepmmsearch.commands.ls", "list the backends of every role"),
+    "index": ("deepmmsearch.commands.index", "build a local text or image index"),
+    "search": ("deepmmsearch.commands.search", "query a local text or image index"),
+    "simweb": ("deepmmsearch.commands.simweb", "build the offline simulated web"),
+    "data": ("deepmmsearch.commands.data", "load benchmark files and export datasets"),
+    "distill": ("deepmmsearch.commands.distill", "distil SFT trajectories from a teacher"),
+    "sft": ("deepmmsearch.commands.sft", "supervised fine-tuning (LoRA) on distilled trajectories"),
+    "grpo": ("deepmmsearch.commands.grpo", "GRPO with multi-turn tool rollouts (TRL)"),
+    "eval": ("deepmmsearch.commands.eval", "evaluate workflows on benchmarks with a judge"),
+    "report": ("deepmmsearch.commands.report", "tables and figures from evaluation runs"),
+    "serve": ("deepmmsearch.commands.serve", "web page + OpenAI-compatible API for the agent"),
+    "quickstart": ("deepmmsearch.commands.quickstart", "train a tiny agent on SimWeb on a CPU"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepmmsearch", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            try:
+                importlib.import_module(module).configure(p)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    raise
+                p.set_defaults(_missing=module)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only = next((a for a in argv if a in COMMANDS), None)
+    parser = build_parser(only)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpcore", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "_missing", None):
+        parser.error(f"command {args.command!r} is not available in this build")
+    from deepmmsearch.registry import ConfigError
+
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
