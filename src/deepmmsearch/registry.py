@@ -186,6 +186,22 @@ IMAGE_HOST = Registry(
     },
 )
 
+DATASET = Registry(
+    "dataset",
+    {
+        "infoseek": "deepmmsearch.data.benchmarks.infoseek:load_infoseek",
+        "evqa": "deepmmsearch.data.benchmarks.evqa:load_evqa",
+        "simplevqa": "deepmmsearch.data.benchmarks.simplevqa:load_simplevqa",
+        "dynvqa": "deepmmsearch.data.benchmarks.dynvqa:load_dynvqa",
+        "okvqa": "deepmmsearch.data.benchmarks.okvqa:load_okvqa",
+        "aokvqa": "deepmmsearch.data.benchmarks.aokvqa:load_aokvqa",
+        "fvqa": "deepmmsearch.data.benchmarks.fvqa:load_fvqa",
+        "simweb": "deepmmsearch.data.benchmarks.simweb:load_simweb",
+        "jsonl": "deepmmsearch.data.benchmarks.jsonl:load_jsonl",
+    },
+)
+
 ALL: dict[str, Registry] = {
-    r.role: r for r in (POLICY, TEXT_SEARCH, IMAGE_SEARCH, GROUNDER, SUMMARIZER, JUDGE, IMAGE_HOST)
+    r.role: r
+    for r in (POLICY, TEXT_SEARCH, IMAGE_SEARCH, GROUNDER, SUMMARIZER, JUDGE, IMAGE_HOST, DATASET)
 }
