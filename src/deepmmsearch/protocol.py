@@ -220,11 +220,16 @@ def render_information(text: str) -> str:
     return wrap(INFORMATION, escape_information(text))
 
 
-_INFO_RE = re.compile(r"<information>(.*?)</information>", re.S)
+# Escaped tool text never contains "<", so a block's body has none: prose that merely mentions
+# the tag (the follow-up prompts say "the <information> above") is not mistaken for a block.
+_INFO_RE = re.compile(r"<information>([^<]*)</information>")
 
 
 def information_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans (start, end) of every ``<information>…</information>`` block, tags included."""
+    """Character spans (start, end) of every ``<information>…</information>`` block, tags included.
+
+    Only blocks written by :func:`render_information` (escaped bodies) are found.
+    """
     return [(m.start(), m.end()) for m in _INFO_RE.finditer(text)]
 
 
