@@ -179,6 +179,9 @@ class Toolbox:
                 box, call.grounder = await self._ground(image, req.query)
             else:
                 call.grounder = "self"
+                if getattr(self.grounder, "name", None) == "self":
+                    # the configured self-grounder maps the model's input size to the image's
+                    box = await self.grounder.ground(image, req.query) or box
             if box is None:
                 if not self.ground_fallback_whole:
                     raise RuntimeError(f"nothing matching {req.query!r} was found in the image")

@@ -75,8 +75,13 @@ class ToolCache:
         return conn
 
     def get(self, key: str) -> Any | None:
+        found, value = self.lookup(key)
+        return value if found else None
+
+    def lookup(self, key: str) -> tuple[bool, Any]:
+        """``(found, value)``: tells a stored ``None`` (e.g. "grounding found nothing") from a miss."""
         row = self._conn().execute("SELECT value FROM cache WHERE key=?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return (False, None) if row is None else (True, json.loads(row[0]))
 
     def put(self, key: str, value: Any, *, role: str = "", backend: str = "", input: str = "") -> None:
         self._conn().execute(
@@ -98,8 +103,8 @@ class ToolCache:
     ) -> tuple[Any, bool]:
         """Return ``(value, cache_hit)``. Exceptions from ``call`` are not cached."""
         if self.mode != "record":
-            value = self.get(key)
-            if value is not None:
+            found, value = self.lookup(key)
+            if found:
                 self.hits += 1
                 return value, True
             if self.mode == "replay":
