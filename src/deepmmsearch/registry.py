@@ -74,8 +74,27 @@ class Registry:
                 f"unknown {self.role} backend {name!r}{did_you_mean(name, self.table)}; "
                 f"available: {', '.join(self.names())}"
             )
-        module, _, attr = self.table[name].partition(":")
-        return getattr(importlib.import_module(module), attr)
+        target = self.table[name]
+        module, _, attr = target.partition(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or "?"
+            if missing.split(".")[0] == module.split(".")[0]:  # one of our own modules
+                raise ConfigError(
+                    f"{self.role} backend {name!r} is registered as {target}, but module "
+                    f"{missing} does not exist in this build"
+                ) from None
+            raise ConfigError(
+                f"{self.role} backend {name!r} ({module}) needs the {missing!r} package, "
+                f"which is not installed: pip install {missing}"
+            ) from None
+        try:
+            return getattr(mod, attr)
+        except AttributeError:
+            raise ConfigError(
+                f"{self.role} backend {name!r}: {module} has no {attr!r} (registered as {target})"
+            ) from None
 
     def validate(self, spec: Any, **context: Any) -> ComponentSpec:
         spec = ComponentSpec.parse(spec, self.role)
