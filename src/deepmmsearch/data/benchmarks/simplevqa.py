@@ -1,0 +1,83 @@
+"""SimpleVQA (Cheng et al., 2025): Hugging Face ``m-a-p/SimpleVQA``, split ``test``.
+
+Fields: ``data_id``, ``image`` (base64 string, or ``{bytes, path}`` in a parquet export),
+``image_description``, ``language``, ``question``, ``answer``, ``original_category``, ``source``,
+``atomic_question``, ``atomic_fact``, ``vqa_category``. Reads parquet, JSONL, JSON or TSV.
+
+The paper uses all English items: ``language="en"`` (the default) is a filter on the
+``language`` field (``EN``/``en``/``English`` all count), not a split; ``language=None`` keeps
+all. Images are decoded and written once to ``cache_dir`` (named by content hash).
+
+    deepmmsearch data load simplevqa path=SimpleVQA/test.parquet cache_dir=runs/images/simplevqa
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deepmmsearch.data.benchmarks.base import (
+    IMAGE_EXTENSIONS,
+    BenchmarkData,
+    Collector,
+    ImageResolver,
+    ImageStore,
+    default_cache_dir,
+    iter_table,
+    normalise_language,
+    require_file,
+    str_list,
+)
+from deepmmsearch.types import Sample
+
+
+def load_simplevqa(
+    path: str,
+    *,
+    language: str | None = "en",
+    cache_dir: str | None = None,
+    image_root: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    ids: str | list[str] | None = None,
+    missing_image: str = "drop",
+    check_images: bool = True,
+) -> BenchmarkData:
+    """Load SimpleVQA, keeping the items in ``language`` (None: every language)."""
+    p = require_file(path, "SimpleVQA file")
+    col = Collector("simplevqa", p, missing_image=missing_image)
+    store = ImageStore(cache_dir or default_cache_dir("simplevqa"))
+    files = ImageResolver(image_root or p.parent, check=check_images)
+    want = normalise_language(language)
+    for n, (where, row) in enumerate(iter_table(p, col, "SimpleVQA file")):
+        lang = normalise_language(row.get("language"))
+        if want is not None and lang != want:
+            col.skip(f"language {lang}")
+            continue
+        question = row.get("question")
+        if not isinstance(question, str):
+            col.bad(where, "no question")
+            continue
+        sample = Sample(
+            id=str(row.get("data_id", n)), question=question.strip(),
+            answers=str_list(row.get("answer")), source="simplevqa", split="test",
+            category=_opt(row.get("vqa_category")),
+            metadata={k: row[k] for k in ("language", "original_category", "source",
+                                          "atomic_question", "atomic_fact",
+                                          "image_description") if row.get(k) is not None},
+        )
+        sample.image, why = _image(row.get("image"), store, files)
+        col.add(sample, where=where, image_missing=why)
+    return col.finish(limit=limit, seed=seed, ids=ids)
+
+
+def _opt(value: Any) -> str | None:
+    return str(value).strip() or None if value is not None else None
+
+
+def _image(value: Any, store: ImageStore, files: ImageResolver) -> tuple[str | None, str | None]:
+    if isinstance(value, dict) and not value.get("bytes") and value.get("path"):
+        value = value["path"]
+    if isinstance(value, str) and len(value) < 512 and Path(value).suffix in IMAGE_EXTENSIONS:
+        return files.resolve_path(value)
+    return store.save(value)
