@@ -9,6 +9,7 @@ is parsed as YAML, so ``limits.max_tool_calls=4`` is an int).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import types
@@ -97,6 +98,7 @@ STAGES: dict[str, str] = {
     "sft": "deepmmsearch.train.sft:SFTRunConfig",
     "grpo": "deepmmsearch.train.grpo:GRPORunConfig",
     "quickstart": "deepmmsearch.quickstart:QuickstartConfig",
+    "serve": "deepmmsearch.serve.settings:ServeConfig",
 }
 
 # field name -> registry role, for ComponentSpec fields whose name is not the role
@@ -236,7 +238,11 @@ def load_config(
     data: Mapping[str, Any] | None = None,
 ) -> Any:
     """Load and validate a run config. ``expect`` checks the stage (e.g. ``"eval"``)."""
-    raw: dict[str, Any] = dict(data) if data is not None else (load_yaml(path) if path else {})
+    # a deep copy: overrides must not write into the caller's nested mappings
+    if data is not None:
+        raw: dict[str, Any] = copy.deepcopy(dict(data))
+    else:
+        raw = load_yaml(path) if path else {}
     raw = apply_overrides(raw, overrides)
     stage = raw.get("stage", expect or "agent")
     if expect is not None and stage != expect:
