@@ -244,7 +244,7 @@ def query_words(query: str) -> list[str]:
     return _WORD.findall(query.lower())[:_MAX_QUERY_WORDS]
 
 
-def _variants(words: list[str]) -> frozenset[str]:
+def term_variants(words: list[str]) -> frozenset[str]:
     out = set()
     for w in words:
         out.update((w, w + "s", w + "es"))
@@ -270,7 +270,7 @@ def best_passage(text: str, terms: frozenset[str], max_chars: int = 300) -> str:
     best = prefix[min(n, best_start + width)] - prefix[best_start]
     if best > 0:  # begin a little before the first matching word
         first = next(i for i in range(best_start, len(words)) if hits[i])
-        best_start = max(0, min(best_start, first - 3))
+        best_start = min(max(best_start, first - 3), max(0, n - width))
     out, n = [], 0
     for w in words[best_start:]:
         if n + len(w) + 1 > max_chars and out:
@@ -382,7 +382,7 @@ class BM25TextSearch:
         words = query_words(query)
         if not words or k <= 0:
             return []
-        terms = _variants(words)
+        terms = term_variants(words)
         return [
             SearchHit(title=title, url=url or f"doc:{doc_id}",
                       snippet=best_passage(text, terms, self.snippet_chars),
