@@ -1,0 +1,184 @@
+"""A run directory on disk: append-only results files that survive a kill, and run metadata.
+
+Layout of ``RUN_DIR`` (see the README's evaluation section)::
+
+    config.yaml                      the resolved config (config.dump_config)
+    run.json                         seed, start time, git commit, package versions, command line
+    samples/<dataset>.ids            the sample ids evaluated, one per line (fixed by the seed)
+    results/<dataset>__<workflow>.jsonl   one EvalRecord per line, appended as samples finish
+    summary.json                     metrics per dataset x workflow, written when the run ends
+    artifacts/<workflow>/...         crops and boxed images of cropped image searches
+
+A results line is written with one ``write`` followed by ``flush`` and ``os.fsync``. A kill can
+only leave a torn *last* line; :meth:`ResultsFile.open` cuts it off, so a resumed run redoes that
+sample and nothing is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import IO, Any
+
+from deepmmsearch.eval.records import EvalRecord
+
+log = logging.getLogger(__name__)
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+VERSIONED_PACKAGES = (
+    "deepmmsearch", "torch", "transformers", "trl", "peft", "accelerate", "openai", "tantivy",
+    "bm25s", "faiss-cpu", "pillow", "numpy", "matplotlib",
+)
+
+
+def safe_name(label: str) -> str:
+    """A file-name-safe form of a dataset or workflow label."""
+    return _SAFE.sub("-", label).strip("-") or "x"
+
+
+def results_path(run_dir: str | Path, dataset: str, workflow: str) -> Path:
+    return Path(run_dir) / "results" / f"{safe_name(dataset)}__{safe_name(workflow)}.jsonl"
+
+
+class ResultsFile:
+    """One append-only JSONL file of :class:`EvalRecord` rows.
+
+    >>> f = ResultsFile.open(path)      # reads what is there, cuts a torn last line
+    >>> f.done                          # sample ids already evaluated
+    >>> f.append(record)                # one line, flushed and fsync'd
+    >>> f.close()
+    """
+
+    def __init__(self, path: Path, done: dict[str, EvalRecord], fh: IO[str]) -> None:
+        self.path = path
+        self.records = done
+        self._fh = fh
+
+    @property
+    def done(self) -> set[str]:
+        return set(self.records)
+
+    @classmethod
+    def open(cls, path: str | Path) -> ResultsFile:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        records = read_results(path, repair=True) if path.exists() else []
+        fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        return cls(path, {r.sample_id: r for r in records}, fh)
+
+    def append(self, record: EvalRecord) -> None:
+        if record.sample_id in self.records:
+            raise ValueError(f"{self.path.name}: sample {record.sample_id!r} is already recorded")
+        self._fh.write(record.to_json() + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.records[record.sample_id] = record
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> ResultsFile:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def read_results(path: str | Path, *, repair: bool = False) -> list[EvalRecord]:
+    """Read a results file. A torn last line (a kill mid-write) is skipped — and cut off the
+    file when ``repair`` is set. A bad line elsewhere is an error (the file was edited by hand).
+    Duplicate sample ids keep the first row."""
+    path = Path(path)
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    out: dict[str, EvalRecord] = {}
+    offset = good_end = 0
+    for i, line in enumerate(lines):
+        end = offset + len(line) + (1 if i < len(lines) - 1 else 0)
+        if line.strip():
+            try:
+                rec = EvalRecord.from_dict(json.loads(line.decode("utf-8")))
+            except (ValueError, KeyError, TypeError) as exc:
+                if any(rest.strip() for rest in lines[i + 1:]):
+                    raise ValueError(f"{path}:{i + 1}: not a results row ({exc})") from None
+                log.warning("%s: dropping a torn last line (%d bytes)", path.name, len(line))
+                break
+            out.setdefault(rec.sample_id, rec)
+        good_end = offset = end
+    if repair and good_end < len(raw):
+        with open(path, "r+b") as fh:
+            fh.truncate(good_end)
+    elif repair and raw and not raw.endswith(b"\n"):  # a complete last row without its newline
+        with open(path, "ab") as fh:
+            fh.write(b"\n")
+    return list(out.values())
+
+
+def load_run_records(run_dir: str | Path) -> list[EvalRecord]:
+    """Every record of a run directory (all results files)."""
+    out: list[EvalRecord] = []
+    for p in sorted((Path(run_dir) / "results").glob("*.jsonl")):
+        out.extend(read_results(p))
+    return out
+
+
+# -- run metadata ------------------------------------------------------------------------------
+
+
+def package_versions(names: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for n in names:
+        try:
+            out[n] = importlib_metadata.version(n)
+        except importlib_metadata.PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+def git_commit(where: str | Path | None = None) -> str | None:
+    """The commit of the source tree (``-dirty`` appended when it has changes), or None."""
+    src = Path(where) if where else Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_info(seed: int, argv: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "seed": seed,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "git_commit": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "argv": list(argv if argv is not None else sys.argv),
+    }
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write JSON atomically (a temporary file renamed over the target)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
