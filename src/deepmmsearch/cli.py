@@ -47,7 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     only = next((a for a in argv if a in COMMANDS), None)
     parser = build_parser(only)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse gives positionals one chance: `ask -c CFG "Q" --json a.b=c` leaves `a.b=c` over
+    if extra and isinstance(getattr(args, "overrides", None), list):
+        if all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides.extend(extra)
+            extra = []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
