@@ -25,12 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def judge_label(spec: ComponentSpec, taken: Sequence[str] = ()) -> str:
-    """A readable, unique label: the backend name, plus its model when it has one."""
+    """A readable, unique label: the backend name, plus its model when it has one
+    (``llm:gpt-4o``); a repeated label gets ``#2``, ``#3``..."""
     opts = dict(spec.options)
-    base = str(opts.get("label") or spec.name)
-    model = opts.get("model")
-    if model and not opts.get("label"):
-        base = f"{base}:{model}"
+    policy = opts.get("policy")
+    model = opts.get("model") or (policy.get("model") if isinstance(policy, dict) else None)
+    base = f"{spec.name}:{model}" if model else spec.name
     label, i = base, 2
     while label in taken:
         label, i = f"{base}#{i}", i + 1
@@ -68,9 +68,7 @@ class JudgePanel:
               **context: Any) -> JudgePanel:
         judges: dict[str, Any] = {}
         for spec in specs:
-            opts = {k: v for k, v in dict(spec.options).items() if k != "label"}
-            judges[judge_label(spec, list(judges))] = JUDGE.build(ComponentSpec(spec.name, opts),
-                                                                  **context)
+            judges[judge_label(spec, list(judges))] = JUDGE.build(spec, **context)
         return cls(judges, official=official)
 
     @property
