@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from deepmmsearch.registry import ConfigError, missing_dependency
+from deepmmsearch.tools.base import ToolError
 from deepmmsearch.types import Record, SearchHit
 
 log = logging.getLogger(__name__)
@@ -135,17 +136,22 @@ def _build_tantivy(rows: Iterator[tuple[str, ...]], out: Path, heap_mb: int, thr
     index.register_tokenizer(ANALYZER, _analyzer(tantivy))
     writer = index.writer(heap_mb * 1_000_000, threads)
     n = 0
-    for doc_id, title, text, url, date in rows:
-        doc = tantivy.Document()
-        doc.add_text("id", doc_id)
-        doc.add_text("title", title)
-        doc.add_text("text", text)
-        doc.add_text("url", url)
-        doc.add_text("date", date)
-        writer.add_document(doc)
-        n += 1
-    writer.commit()
-    writer.wait_merging_threads()
+    try:
+        for doc_id, title, text, url, date in rows:
+            doc = tantivy.Document()
+            doc.add_text("id", doc_id)
+            doc.add_text("title", title)
+            doc.add_text("text", text)
+            doc.add_text("url", url)
+            doc.add_text("date", date)
+            writer.add_document(doc)
+            n += 1
+        writer.commit()
+    except BaseException:
+        writer.rollback()  # stop the writer's threads before the folder is removed
+        raise
+    finally:
+        writer.wait_merging_threads()
     return n
 
 
@@ -163,10 +169,11 @@ def _build_bm25s(rows: Iterator[tuple[str, ...]], out: Path) -> int:
             line = json.dumps([doc_id, title, text, url, date], ensure_ascii=False).encode() + b"\n"
             fh.write(line)
             offsets.append(offsets[-1] + len(line))
-            texts.append(f"{title}\n{text}")
+            texts.append(f"{title}\n{title}\n{text}")  # the title counts twice (tantivy: boost 2)
     np.save(out / "offsets.npy", np.asarray(offsets, dtype=np.int64))
     if texts:
-        tokens = bm25s.tokenize(texts, stopwords="english", show_progress=False)
+        tokens = bm25s.tokenize(texts, stopwords="english", stemmer=lambda ws: [s_stem(w) for w in ws],
+                                 show_progress=False)
         del texts
         retriever = bm25s.BM25()
         retriever.index(tokens, show_progress=False)
@@ -244,44 +251,79 @@ def query_words(query: str) -> list[str]:
     return _WORD.findall(query.lower())[:_MAX_QUERY_WORDS]
 
 
-def term_variants(words: list[str]) -> frozenset[str]:
-    out = set()
+def term_variants(words: list[str]) -> dict[str, str]:
+    """Map each surface form worth matching in a document (plural/singular) to its query word."""
+    out: dict[str, str] = {}
     for w in words:
-        out.update((w, w + "s", w + "es"))
-        if w.endswith("s") and len(w) > 3:
-            out.add(w[:-1])
-    return frozenset(out)
+        for form in (w, w + "s", w + "es", s_stem(w)):
+            out.setdefault(form, w)
+    return out
 
 
-def best_passage(text: str, terms: frozenset[str], max_chars: int = 300) -> str:
-    """The window of ``text`` (about ``max_chars``) holding the most query terms, trimmed."""
+def s_stem(word: str) -> str:
+    """Harman's S-stemmer: plural to singular (``egrets`` → ``egret``, ``flies`` → ``fly``)."""
+    if len(word) > 3 and word.endswith("ies") and not word.endswith(("eies", "aies")):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("es") and not word.endswith(("aes", "ees", "oes")):
+        return word[:-1]
+    if len(word) > 2 and word.endswith("s") and not word.endswith(("us", "ss")):
+        return word[:-1]
+    return word
+
+
+_STRIP = ".,;:!?\"'()[]{}"
+
+
+def best_passage(text: str, terms: dict[str, str], max_chars: int = 300, title: str = "") -> str:
+    """The window of ``text`` (about ``max_chars``) that best covers the query, trimmed.
+
+    A window scores the distinct query words it holds, each weighted by 1 / (its count in the
+    document), and by 1/4 when the title already shows it — so the snippet adds what the title
+    and the rest of the page do not (for "great egret wingspan" on the egret page: the wingspan
+    sentence, not the first line).
+    """
     text = " ".join(text.split())
     if len(text) <= max_chars:
         return text
     words = text.split(" ")
-    width = max(1, int(max_chars / (len(text) / len(words))))
-    strip = ".,;:!?\"'()[]"
-    hits = [1 if w.strip(strip).lower() in terms else 0 for w in words]
-    prefix = [0]
-    for h in hits:
-        prefix.append(prefix[-1] + h)
     n = len(words)
-    best_start = max(range(max(1, n - width + 1)), key=lambda s: prefix[min(n, s + width)] - prefix[s])
-    best = prefix[min(n, best_start + width)] - prefix[best_start]
+    width = max(1, int(max_chars / (len(text) / n)))
+    base = [terms.get(w.strip(_STRIP).lower()) for w in words]
+    counts: dict[str, int] = {}
+    for b in base:
+        if b is not None:
+            counts[b] = counts.get(b, 0) + 1
+    in_title = {terms[w] for w in query_words(title) if w in terms}
+    weight = {b: (0.25 if b in in_title else 1.0) / c for b, c in counts.items()}
+    best_start, best, window, score = 0, 0.0, {}, 0.0
+    for i in range(n):  # slide a window of `width` words, tracking distinct terms inside it
+        if base[i] is not None:
+            window[base[i]] = window.get(base[i], 0) + 1
+            score += weight[base[i]] if window[base[i]] == 1 else 0.0
+        out_i = i - width
+        if out_i >= 0 and base[out_i] is not None:
+            window[base[out_i]] -= 1
+            score -= weight[base[out_i]] if window[base[out_i]] == 0 else 0.0
+        if score > best + 1e-9:
+            best, best_start = score, max(0, i - width + 1)
     if best > 0:  # begin a little before the first matching word
-        first = next(i for i in range(best_start, len(words)) if hits[i])
+        first = next(i for i in range(best_start, n) if base[i] is not None)
         best_start = min(max(best_start, first - 3), max(0, n - width))
-    out, n = [], 0
+    out, used = [], 0
     for w in words[best_start:]:
-        if n + len(w) + 1 > max_chars and out:
+        if used + len(w) + 1 > max_chars and out:
             break
         out.append(w)
-        n += len(w) + 1
+        used += len(w) + 1
     end = best_start + len(out)
-    return ("… " if best_start else "") + " ".join(out) + (" …" if end < len(words) else "")
+    return ("… " if best_start else "") + " ".join(out) + (" …" if end < n else "")
 
 
 # -- searching ---------------------------------------------------------------------------------
+
+
+def _fatal(exc: BaseException) -> bool:
+    return isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError))
 
 
 class _TantivyEngine:
@@ -291,12 +333,15 @@ class _TantivyEngine:
             self.index = tantivy.Index.open(str(path))
             self.index.register_tokenizer(ANALYZER, _analyzer(tantivy))
             self.searcher = self.index.searcher()
-        except (ValueError, OSError) as exc:
+            self.n_docs = self.searcher.num_docs
+            self.analyzer = _analyzer(tantivy)
+            self._query, self._occur = tantivy.Query, tantivy.Occur
+            self.schema = self.index.schema
+            self.search(["index", "probe"], 1)  # touch the postings: corruption shows now
+        except BaseException as exc:  # tantivy reports some corruption as a Rust panic
+            if _fatal(exc):
+                raise
             raise IndexLoadError(f"cannot open tantivy index {path}: {exc}") from None
-        self.n_docs = self.searcher.num_docs
-        self.analyzer = _analyzer(tantivy)
-        self._query, self._occur = tantivy.Query, tantivy.Occur
-        self.schema = self.index.schema
 
     def query(self, words: list[str]):
         """A flat OR of term queries (title boosted 2×) over the analysed words, or None.
@@ -348,11 +393,11 @@ class _Bm25sEngine:
         self._bm25s = bm25s
 
     def doc(self, i: int) -> tuple[str, ...]:
-        self.docs.seek(int(self.offsets[i]))
-        return tuple(json.loads(self.docs.readline()))
+        start, end = int(self.offsets[i]), int(self.offsets[i + 1])
+        return tuple(json.loads(os.pread(self.docs.fileno(), end - start, start)))
 
     def search(self, words: list[str], k: int) -> list[tuple[float, tuple[str, ...]]]:
-        words = [w for w in words if len(w) > 1 and w not in self.stopwords]
+        words = [s_stem(w) for w in words if len(w) > 1 and w not in self.stopwords]
         if not words or self.retriever is None:
             return []
         res = self.retriever.retrieve([words], k=min(k, self.n_docs), show_progress=False,
@@ -385,10 +430,18 @@ class BM25TextSearch:
         terms = term_variants(words)
         return [
             SearchHit(title=title, url=url or f"doc:{doc_id}",
-                      snippet=best_passage(text, terms, self.snippet_chars),
+                      snippet=best_passage(text, terms, self.snippet_chars, title),
                       score=round(score, 4), date=date or None)
-            for score, (doc_id, title, text, url, date) in self.engine.search(words, k)
+            for score, (doc_id, title, text, url, date) in self._engine_search(words, k)
         ]
+
+    def _engine_search(self, words: list[str], k: int) -> list[tuple[float, tuple[str, ...]]]:
+        try:
+            return self.engine.search(words, k)
+        except BaseException as exc:  # a Rust panic is a BaseException: keep it an observation
+            if _fatal(exc):
+                raise
+            raise ToolError(f"bm25: the index {self.info.path} failed on a query: {exc}") from None
 
     async def search(self, query: str, k: int = 5) -> list[SearchHit]:
         if self.threaded:

@@ -266,5 +266,5 @@ class RetrieverTextSearch(_WebTextSearch):
         doc_id = doc.get("id", doc.get("doc_id"))
         url = doc.get("url") or (f"doc:{doc_id}" if doc_id is not None else "")
         score = row.get("score")
-        return _hit(title, url, best_passage(clean_text(text), terms, self.snippet_chars),
+        return _hit(title, url, best_passage(clean_text(text), terms, self.snippet_chars, clean_text(title)),
                     score=float(score) if isinstance(score, (int, float)) else None)
