@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export TRL_EXPERIMENTAL_SILENCE := 1
 
-.PHONY: install test test-fast demo bench lint clean
+.PHONY: install test test-fast demo bench lint clean browser-deps
 
 install: $(STAMP)
 
@@ -20,8 +20,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
-test: install
+test: install browser-deps
 	$(BIN)/python -m pytest -q -x --timeout=900
+
+# The browser test (tests/serve) drives Debian's chromium. Installed here when missing and apt-get
+# is available; if that fails the test is skipped and the run prints why.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "browser-deps: installing chromium (apt-get)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	    echo "browser-deps: could not install chromium; the browser test will be skipped"; \
+	  else echo "browser-deps: no apt-get; the browser test will be skipped"; fi; \
+	fi
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

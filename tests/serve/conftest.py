@@ -83,7 +83,7 @@ def make_server(tmp_path: Path) -> Iterator[Any]:
         srv.stop()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """Say loudly why the browser test was skipped (pytest -q hides skip reasons)."""
     for reason in BROWSER_SKIPS:
         terminalreporter.write_line(f"BROWSER TEST SKIPPED: {reason}", yellow=True, bold=True)

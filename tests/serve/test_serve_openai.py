@@ -17,7 +17,7 @@ QUESTION = "What is the wingspan of this bird?"
 ANSWER = "131 to 170 cm"
 
 
-def data_url(path: Path | None = None, *, image=None) -> str:  # noqa: ANN001
+def data_url(path: Path | None = None, *, image=None) -> str:
     if image is not None:
         buf = io.BytesIO()
         image.save(buf, format="PNG")
@@ -34,7 +34,7 @@ def messages(image_url: str | None, question: str = QUESTION) -> list[dict]:
     return [{"role": "system", "content": "ignored"}, {"role": "user", "content": content}]
 
 
-def client(srv, key: str = "unused") -> OpenAI:  # noqa: ANN001
+def client(srv, key: str = "unused") -> OpenAI:
     return OpenAI(base_url=srv.url + "/v1", api_key=key, max_retries=0, timeout=30)
 
 

@@ -25,7 +25,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def load_serve_config(path: str, overrides: list[str], host: str | None = None,
-                      port: int | None = None):  # noqa: ANN201
+                      port: int | None = None):
     """A ServeConfig from a serve config, or from an agent config with server defaults."""
     from dataclasses import replace
 

@@ -46,8 +46,9 @@ _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' blob: data:; "
-     b"style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"),
+    (b"content-security-policy", (b"default-src 'self'; img-src 'self' blob: data:; "
+                                  b"style-src 'self'; script-src 'self'; connect-src 'self'; "
+                                  b"frame-ancestors 'none'")),
 ]
 
 
@@ -57,11 +58,11 @@ class SecurityHeaders:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
-        async def with_headers(message):  # noqa: ANN001
+        async def with_headers(message):
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *_HEADERS]}
             await send(message)
@@ -94,16 +95,16 @@ def create_app(cfg: ServeConfig, *, agent: Any = None, fetcher: Any = None,
 
 def _errors(app: Any) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(request, exc: ApiError):  # noqa: ANN001, ANN202
+    async def api_error(request, exc: ApiError):
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(HTTPException)
-    async def http_error(request, exc: HTTPException):  # noqa: ANN001, ANN202
+    async def http_error(request, exc: HTTPException):
         err = ApiError(exc.status_code, str(exc.detail), code="http_error")
         return JSONResponse(err.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_params(request, exc: RequestValidationError):  # noqa: ANN001, ANN202
+    async def bad_params(request, exc: RequestValidationError):
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return JSONResponse(ApiError(400, f"bad request parameters: {where}").body(),
                             status_code=400)
@@ -132,7 +133,7 @@ def _sse(kind: str, data: dict[str, Any]) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _page_stream(service: AgentService, live: LiveRun):  # noqa: ANN202
+async def _page_stream(service: AgentService, live: LiveRun):
     yield _sse("start", {"episode_id": live.episode_id,
                          "image_url": service.roots.url_for(str(live.image) if live.image else None)})
     try:
@@ -165,7 +166,8 @@ def _page_routes(app: Any, cfg: ServeConfig) -> None:
     @app.post("/api/ask")
     async def ask(request: Request) -> Any:
         service = _guard(request)
-        require_content_type(request.headers.get("content-type"), "multipart/form-data")
+        require_content_type(request.headers.get("content-type"), "multipart/form-data",
+                             "application/x-www-form-urlencoded")
         body = await read_limited(request, cfg.max_upload_bytes + 64 * 1024, "the upload")
         form = await _replay(request, body).form(max_files=1, max_fields=8)
         question = str(form.get("question") or "").strip()
@@ -230,7 +232,7 @@ def _api_routes(app: Any, cfg: ServeConfig) -> None:
         live = service.start(req.question, image, service.slots.acquire())
         writer = openai_api.ChunkWriter(live.episode_id, req.model)
 
-        async def lines():  # noqa: ANN202
+        async def lines():
             try:
                 async for line in openai_api.stream_sse(service.events(live), writer,
                                                         req.include_usage):

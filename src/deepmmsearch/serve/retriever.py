@@ -80,7 +80,7 @@ class Retriever:
             async with sem:
                 try:
                     hits = await self.backend.search(query, topk)
-                except Exception as exc:  # a backend failure is the client's answer, not a 500
+                except Exception as exc:  # noqa: BLE001 - a backend failure is a 502 answer, not a 500
                     raise ApiError(502, f"the text backend {self.backend.name!r} failed on "
                                    f"{query!r}: {exc}", "backend_error", "backend_failed") from None
             out = []

@@ -56,7 +56,7 @@ function actionText(a) {
 }
 
 function turnNode(index) {
-  let li = document.querySelector(`#turns li[data-index="${index}"]`);
+  let li = document.querySelector(`#turns > li[data-index="${index}"]`);
   if (!li) {
     li = el("li", "turn"); li.dataset.index = index;
     $("turns").appendChild(li);
@@ -144,7 +144,7 @@ function renderObservation(t) {
 }
 
 function renderPending(d) {
-  const li = document.querySelector("#turns li:last-child");
+  const li = document.querySelector("#turns > li:last-child");
   if (!li) return;
   const p = el("div", "tool"); p.appendChild(el("span", "pending",
     d.kind === "image_search" ? "searching with the image…" : `searching for “${d.query}”…`));
