@@ -234,7 +234,59 @@ def fvqa() -> None:
     pq.write_table(pa.Table.from_pylist(rows), ROOT / "fvqa" / "fvqa_train.parquet")
 
 
+DISTILL_CATEGORIES = {
+    "animals": [("What bird is this?", "Great egret"), ("What animal is shown?", "Red fox"),
+                ("Which breed is this dog?", "Beagle"), ("What insect is this?", "Monarch butterfly"),
+                ("What fish is this?", "Atlantic salmon"), ("What reptile is this?", "Green iguana")],
+    "landmarks and places": [("Which city is this?", "Lisbon"), ("What is this square?", "Plaza Mayor"),
+                             ("Which island is this?", "Capri"), ("Which park is this?", "Yosemite"),
+                             ("Which harbour is this?", "Valletta"), ("Which valley is this?", "Napa")],
+    "art and culture": [("Who painted this?", "Vermeer"), ("Which film is this poster from?", "Metropolis"),
+                        ("Who sculpted this?", "Rodin"), ("Which album cover is this?", "Abbey Road"),
+                        ("Which opera is staged here?", "Carmen"), ("Which novel is this cover?", "Dracula")],
+    "food and drink": [("What dish is this?", "Paella"), ("What cheese is this?", "Gouda"),
+                       ("What fruit is this?", "Durian"), ("What bread is this?", "Baguette"),
+                       ("What drink is this?", "Horchata"), ("What dessert is this?", "Tiramisu")],
+}
+
+
+def distill_fixture() -> None:
+    """A 24-question source and a scripted teacher whose outcomes cover every filter."""
+    d = ROOT.parent / "distill"
+    rows, scripts = [], {}
+    bad = ["invalid", "give_up", "too_many_turns", "no_answer"]
+    for c, (cat, items) in enumerate(DISTILL_CATEGORIES.items()):
+        for k, (question, answer) in enumerate(items):
+            sid = f"d{c}{k}"
+            rows.append({"id": sid, "question": question, "answers": [answer], "image": "../scene.png",
+                         "category": cat, "source": "fixture"})
+            reason = f"<reason>Step for {sid}.</reason>"
+            if k in (0, 1):  # search-free, correct
+                turns = [f"{reason}<answer>{answer}</answer>"]
+            elif k in (2, 3):  # search-required, correct
+                turns = [f"{reason}<text_search>{question} {sid}</text_search>",
+                         f"{reason}<answer>It is {answer}.</answer>"]
+            elif k == 4:  # wrong answer: the judge rejects it
+                turns = [f"{reason}<answer>Something else</answer>"]
+            else:
+                kind = bad[c % len(bad)]
+                turns = {
+                    "invalid": [f"{answer}", f"{reason}<answer>{answer}</answer>"],
+                    "give_up": [f"{reason}<answer>Unable to answer due to lack of relevant information</answer>"],
+                    "too_many_turns": [f"{reason}<text_search>q{i}</text_search>" for i in range(12)],
+                    "no_answer": [f"{reason}<answer>{answer}"] * 3,
+                }[kind]
+            scripts[sid] = turns
+    write(d / "questions.jsonl", jsonl(rows))
+    import yaml
+
+    write(d / "teacher.yaml", yaml.safe_dump(scripts, sort_keys=True, allow_unicode=True))
+    write(d / "text_hits.yaml", yaml.safe_dump({"*": [
+        {"title": "Reference page", "url": "https://example.org/ref", "snippet": "Facts about the entity."}]}))
+
+
 def main() -> None:
+    distill_fixture()
     for make in (infoseek, evqa, simplevqa, dynvqa, okvqa, aokvqa, fvqa):
         make()
     print(f"wrote fixtures under {ROOT}")

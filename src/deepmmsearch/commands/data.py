@@ -1,0 +1,142 @@
+"""``deepmmsearch data``: load benchmark files, export RL datasets, score predictions officially.
+
+    deepmmsearch data load okvqa path=OpenEnded_mscoco_val2014_questions.json image_root=coco/val2014 \\
+        limit=500 --out okvqa_500.jsonl --write-ids okvqa_500.ids
+    deepmmsearch data export fvqa path=fvqa_train.parquet --format verl --out fvqa_verl.parquet
+    deepmmsearch data export simweb ... --format trl --out simweb_trl.parquet
+    deepmmsearch data score infoseek path=infoseek_val.jsonl qtype=... --predictions preds.jsonl
+
+Dataset options are ``key=value`` (values parsed as YAML: ``limit=2000``, ``question_types=[a, b]``);
+``deepmmsearch ls`` lists the dataset names. A predictions file is JSONL with ``id`` and
+``prediction`` (or ``answer``, as in trajectory files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, help_text in (("load", "load a benchmark and report what was read"),
+                            ("export", "write a TRL or veRL dataset from a benchmark"),
+                            ("score", "official scoring of a predictions file")):
+        q = sub.add_parser(name, help=help_text, description=help_text)
+        q.add_argument("dataset", help="dataset name (infoseek, evqa, okvqa, fvqa, ...)")
+        q.add_argument("options", nargs="*", default=[], help="loader options key=value")
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "load":
+            q.add_argument("--out", help="write the samples as JSONL (reload with the jsonl loader)")
+            q.add_argument("--write-ids", help="write the chosen ids, one a line")
+            q.add_argument("--show", type=int, default=3, help="print this many samples")
+        if name == "export":
+            q.add_argument("--format", choices=("trl", "verl"), required=True)
+            q.add_argument("--out", required=True, help="output parquet file")
+            q.add_argument("--prompts", default="paper", help="prompt set (paper | compact)")
+            q.add_argument("--prompt-style", default="agent", choices=("agent", "question"))
+            q.add_argument("--images", choices=("path", "bytes"), default=None,
+                           help="store image paths or bytes (default: trl path, verl bytes)")
+            q.add_argument("--agent-name", default="tool_agent", help="veRL agent loop name")
+        if name == "score":
+            q.add_argument("--predictions", required=True, help="JSONL with id + prediction")
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    from deepmmsearch.registry import ConfigError
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"dataset option {item!r} must look like key=value")
+        key, raw = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(raw) if raw else ""
+    return out
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202
+    from deepmmsearch.data.benchmarks.base import DatasetError
+    from deepmmsearch.registry import DATASET, ConfigError
+
+    try:
+        return DATASET.build({"name": args.dataset, **parse_options(args.options)})
+    except DatasetError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    data = _load(args)
+    if args.action == "load":
+        return _run_load(args, data)
+    if args.action == "export":
+        return _run_export(args, data)
+    return _run_score(args, data)
+
+
+def _run_load(args: argparse.Namespace, data) -> int:  # noqa: ANN001
+    if args.out:
+        data.write_jsonl(args.out)
+    if args.write_ids:
+        data.write_ids(args.write_ids)
+    if args.json:
+        print(json.dumps(data.report.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(data.report.summary())
+    for msg in data.report.problems[:10]:
+        print(f"  ! {msg}")
+    for s in data.samples[: max(0, args.show)]:
+        print(f"  [{s.id}] {s.question}  -> {' | '.join(s.answers[:5])}  ({s.image})")
+    return 0
+
+
+def _run_export(args: argparse.Namespace, data) -> int:  # noqa: ANN001
+    from deepmmsearch.data.export import write_trl, write_verl
+
+    if args.format == "trl":
+        path = write_trl(data.samples, args.out, prompts=args.prompts,
+                         prompt_style=args.prompt_style, images=args.images or "path")
+    else:
+        path = write_verl(data.samples, args.out, prompts=args.prompts,
+                          prompt_style=args.prompt_style, agent_name=args.agent_name,
+                          images=args.images or "bytes")
+    print(json.dumps({"path": path, "rows": len(data)}) if args.json
+          else f"wrote {len(data)} rows to {path} ({args.format})")
+    return 0
+
+
+def _run_score(args: argparse.Namespace, data) -> int:  # noqa: ANN001
+    from deepmmsearch.data.scoring import official_summary
+
+    preds: dict[str, str | None] = {}
+    with open(args.predictions, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                preds[str(row["id"])] = row.get("prediction", row.get("answer"))
+            except (ValueError, KeyError, TypeError):
+                print(f"{args.predictions}:{n}: skipped (needs JSON with id)", file=sys.stderr)
+    summary = official_summary(data.samples, preds)
+    missing = sum(s.id not in preds for s in data.samples)
+    summary["_missing_predictions"] = missing
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        return 0
+    for src, v in summary.items():
+        if src.startswith("_"):
+            continue
+        if "accuracy" in v:
+            line = f"{src}: {v['accuracy']:.2f}% official (n={v['n']})"
+            if "harmonic_mean" in v:
+                line += f"; splits {v['splits']}, harmonic mean {v['harmonic_mean']:.2f}"
+            print(line)
+        else:
+            print(f"{src}: no official rule (use the judge)")
+    if missing:
+        print(f"{missing} samples have no prediction (not scored)")
+    return 0

@@ -1,0 +1,87 @@
+"""``simweb``: the questions of a built SimWeb world (``deepmmsearch simweb build``).
+
+``path`` is the world's folder (or its ``questions.jsonl``). ``split`` keeps one split
+(``train``, ``val`` or ``test``: val and test entities never appear in a training question) and
+``types`` some question types (``search-free``, ``image-then-text``, ``text-only``,
+``time-sensitive``). Each :class:`~deepmmsearch.types.Sample` carries, in ``metadata``, what the
+world's teacher and grounder need: ``world`` (the folder), ``scene``, ``entity`` (the target's
+id), ``attribute``, ``expression`` (how the question refers to the entity in the image) and
+``search`` (``none``, ``crop``, ``whole`` or ``text``: what an ideal agent does). It carries no
+answer and no entity name.
+
+    deepmmsearch data load simweb path=runs/simweb split=test limit=200
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from deepmmsearch.data.benchmarks.base import (
+    BenchmarkData,
+    Collector,
+    DatasetError,
+    iter_jsonl,
+    require_file,
+    str_list,
+)
+from deepmmsearch.types import Sample
+
+SPLITS = ("train", "val", "test")
+TYPES = ("search-free", "image-then-text", "text-only", "time-sensitive")
+
+
+def load_simweb(
+    path: str,
+    split: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    *,
+    types: Sequence[str] | str | None = None,
+    ids: str | list[str] | None = None,
+    missing_image: str = "drop",
+) -> BenchmarkData:
+    """Load a world's questions as Samples (see the module docstring)."""
+    p = require_file(path, "SimWeb world")
+    qfile = p / "questions.jsonl" if p.is_dir() else p
+    root = qfile.parent
+    require_file(qfile, "SimWeb questions file")
+    if split is not None and split not in SPLITS:
+        raise DatasetError(f"simweb split must be one of {', '.join(SPLITS)}, got {split!r}")
+    wanted = [types] if isinstance(types, str) else list(types or [])
+    bad = [t for t in wanted if t not in TYPES]
+    if bad:
+        raise DatasetError(f"unknown simweb question types {bad}; choose from {', '.join(TYPES)}")
+    col = Collector("simweb", qfile, missing_image=missing_image)
+    for where, row in iter_jsonl(qfile, col):
+        if split is not None and row.get("split") != split:
+            col.skip(f"split != {split}")
+            continue
+        if wanted and row.get("type") not in wanted:
+            col.skip("question type")
+            continue
+        try:
+            sample = _sample(row, root)
+        except (KeyError, TypeError) as exc:
+            col.bad(where, f"missing field {exc}")
+            continue
+        image_missing = None if Path(sample.image or "").is_file() else f"image not found: {sample.image}"
+        col.add(sample, where=where, image_missing=image_missing)
+    return col.finish(limit=limit, seed=seed, ids=ids)
+
+
+def _sample(row: dict, root: Path) -> Sample:
+    qtype = str(row["type"])
+    meta = {k: row.get(k) for k in ("scene", "entity", "attribute", "expression", "search")}
+    return Sample(
+        id=str(row["id"]),
+        question=str(row["question"]),
+        answers=str_list(row["answers"]),
+        image=str((root / row["image"]).resolve()),
+        question_type=qtype,
+        source="simweb",
+        split=row.get("split"),
+        category=row.get("category") or None,
+        search_required=qtype != "search-free",
+        metadata={"world": str(root.resolve()), **meta},
+    )
