@@ -124,3 +124,41 @@ def test_serve_command_refuses_open_bind_without_key(capsys) -> None:
 
     assert main(["serve", "-c", "configs/serve_fixture.yaml", "--host", "0.0.0.0"]) == 2
     assert "refusing to bind 0.0.0.0 without an API key" in capsys.readouterr().err
+
+
+def test_serve_command_end_to_end(tmp_path, scene_image) -> None:
+    """`deepmmsearch serve` as a user runs it: a subprocess on a free loopback port."""
+    import base64
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "deepmmsearch", "serve", "-c", "configs/serve_fixture.yaml",
+           "--port", str(port), f"work_dir={tmp_path}/serve", f"trajectories_dir={tmp_path}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.1)
+        image = base64.b64encode(open(scene_image, "rb").read()).decode()
+        r = httpx.post(url + "/v1/chat/completions", timeout=30, json={
+            "model": "deepmmsearch", "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "What is the wingspan of this bird?"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{image}"}}]}]})
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "131 to 170 cm"
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=15)[0]
+    assert f"http://127.0.0.1:{port}/" in out

@@ -23,10 +23,10 @@ def test_retrieve_search_r1_shape(make_server) -> None:
     doc = first["document"]
     assert doc["id"] == "https://example.org/great-egret"
     title, text = doc["contents"].split("\n", 1)  # how Search-R1's client reads it
-    assert title == "Great egret" and "131 to 170 cm" in text
+    assert title == '"Great egret"' and "131 to 170 cm" in text
     assert [d["score"] for d in result[0]] == [1.0, 0.5]  # reciprocal rank: fixture has no scores
     bare = httpx.post(srv.url + "/retrieve", json={"queries": ["great egret wingspan"]}).json()
-    assert bare["result"][0][0]["contents"].startswith("Great egret\n")  # no scores: bare docs
+    assert bare["result"][0][0]["contents"].startswith('"Great egret"\n')  # no scores: bare docs
     assert len(bare["result"][0]) == 2  # default topk 3, the fixture has 2 hits
 
 
@@ -35,7 +35,7 @@ def test_retrieve_with_its_own_backend(make_server) -> None:
     srv = make_server(retrieve={"name": "fixture", "responses": hits}, retrieve_topk=1)
     r = httpx.post(srv.url + "/retrieve", json={"queries": ["anything"], "return_scores": True})
     assert r.json() == {"result": [[{"document": {
-        "id": "https://x.org/1", "contents": "Doc\nbody", "title": "Doc", "text": "body",
+        "id": "https://x.org/1", "contents": '"Doc"\nbody', "title": "Doc", "text": "body",
         "url": "https://x.org/1"}, "score": 7.5}]]}
 
 
@@ -77,3 +77,35 @@ def test_parse_request_defaults() -> None:
     with pytest.raises(ApiError, match="between 1 and 5"):
         parse_request(b'{"queries": ["q","q","q","q","q","q"]}', default_topk=3, max_queries=5,
                       max_topk=10)
+
+
+def test_retrieve_over_a_local_bm25_index(make_server, tmp_path) -> None:
+    pytest.importorskip("tantivy")
+    import json
+
+    from deepmmsearch.tools.text.bm25 import build_index
+
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"id": "d1", "title": "Great egret", "text": "The great egret has a wingspan of 131 "
+             "to 170 cm."}, {"id": "d2", "title": "Grey heron", "text": "The grey heron is a "
+             "long-legged wading bird."}, {"id": "d3", "title": "Eiffel Tower", "text": "A "
+             "wrought-iron lattice tower in Paris."}]
+    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    build_index(corpus, tmp_path / "index", show_progress=False)
+    srv = make_server(retrieve={"name": "bm25", "index": str(tmp_path / "index")})
+    r = httpx.post(srv.url + "/retrieve", json={"queries": ["egret wingspan", "Paris tower"],
+                                                "topk": 2, "return_scores": True})
+    egret, tower = r.json()["result"]
+    assert egret[0]["document"]["id"] == "d1" and tower[0]["document"]["id"] == "d3"
+    assert egret[0]["document"]["contents"].startswith('"Great egret"\n')
+    assert egret[0]["score"] > 0 and egret[0]["document"]["url"] is None
+
+
+async def test_round_trip_with_our_http_retriever_backend(make_server) -> None:
+    from deepmmsearch.tools.text.web import RetrieverTextSearch
+
+    srv = make_server()
+    client = RetrieverTextSearch(base_url=srv.url, retries=0)
+    hits = await client.search("great egret wingspan", 2)
+    assert [h.url for h in hits] == ["https://example.org/great-egret", "https://example.org/herons"]
+    assert hits[0].title == "Great egret" and "131 to 170 cm" in hits[0].snippet

@@ -3,8 +3,10 @@
 Request: ``{"queries": ["...", ...], "topk": 3, "return_scores": true}``. Response: ``{"result":
 [per query: [...]]}`` where each item is ``{"document": DOC, "score": float}`` when
 ``return_scores`` is true and the bare ``DOC`` otherwise (as Search-R1 does). A ``DOC`` is
-``{"id", "contents", "title", "text", "url"}`` with ``contents = title + "\\n" + text`` — the
-layout Search-R1's clients split on the first newline. A backend without scores gets the
+``{"id", "contents", "title", "text", "url"}`` with ``contents`` = the quoted title, a newline,
+then the text — the layout of Search-R1's wiki corpus, which its clients split on the first
+newline. With a local ``bm25`` index the id is the corpus id; raise the backend's
+``snippet_chars`` to return whole passages. A backend without scores gets the
 reciprocal rank (1, 1/2, 1/3, ...), so the order is kept and the field is always a number.
 
 Other RL stacks point their search URL at ``http://HOST:PORT/retrieve`` to use our indexes.
@@ -22,13 +24,16 @@ from deepmmsearch.types import SearchHit
 
 
 def hit_document(hit: SearchHit, rank: int) -> dict[str, Any]:
+    """A hit as a Search-R1 document. A local index's ``doc:<id>`` URL gives back the corpus id."""
     title, text = hit.title.strip(), hit.snippet.strip()
+    url = hit.url or ""
+    doc_id = url[4:] if url.startswith("doc:") else (url or f"rank-{rank}")
     return {
-        "id": hit.url or f"rank-{rank}",
-        "contents": f"{title}\n{text}" if title else text,
+        "id": doc_id,
+        "contents": f'"{title}"\n{text}',
         "title": title,
         "text": text,
-        "url": hit.url,
+        "url": None if url.startswith("doc:") else (url or None),
     }
 
 
