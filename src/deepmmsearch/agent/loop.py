@@ -33,10 +33,12 @@ class Event:
 EventHook = Callable[[Event], Awaitable[None] | None]
 
 
-async def _emit(hook: EventHook | None, event: Event) -> None:
+async def _emit(hook: EventHook | None, kind: str, episode_id: str,
+                data: Callable[[], dict[str, Any]]) -> None:
+    """Call the hook; the event's data is only built when there is a hook (it costs)."""
     if hook is None:
         return
-    res = hook(event)
+    res = hook(Event(kind, episode_id, data()))
     if asyncio.iscoroutine(res):
         await res
 
@@ -66,20 +68,21 @@ async def run_episode(
             break
         step = episode.step(gen.text, n_tokens=gen.n_tokens, latency_s=time.perf_counter() - t1)
         turn = episode.turns[-1]
-        await _emit(on_event, Event("turn", episode.id, turn.to_dict()))
+        await _emit(on_event, "turn", episode.id, turn.to_dict)
         if isinstance(step, ToolRequest):
-            await _emit(on_event, Event("tool_start", episode.id, {"kind": step.kind, "query": step.query}))
+            await _emit(on_event, "tool_start", episode.id,
+                        lambda: {"kind": step.kind, "query": step.query})
             call = await toolbox.run(step, question=episode.question, image=episode.image,
                                      episode_id=episode.id)
             episode.observe(call)
-            await _emit(on_event, Event("observation", episode.id, turn.to_dict()))
+            await _emit(on_event, "observation", episode.id, turn.to_dict)
         elif isinstance(step, Corrective):
-            await _emit(on_event, Event("observation", episode.id, turn.to_dict()))
+            await _emit(on_event, "observation", episode.id, turn.to_dict)
         elif isinstance(step, Finished):
             break
     traj = episode.trajectory()
     traj.wall_s = time.perf_counter() - t0
-    await _emit(on_event, Event("done", episode.id, traj.to_dict()))
+    await _emit(on_event, "done", episode.id, traj.to_dict)
     return traj
 
 

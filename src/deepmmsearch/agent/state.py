@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from deepmmsearch.config import Limits
@@ -277,7 +277,7 @@ class Episode:
         found: list[str] = []
         for call in calls:
             for h in call.hits:
-                if want and want <= _words(f"{h.title} {h.snippet}") and h.url not in found:
+                if want and h.url not in found and want <= _words(f"{h.title} {h.snippet}"):
                     found.append(h.url)
         if not found:
             found = [h.url for h in calls[-1].hits[:3]]
@@ -299,6 +299,4 @@ class Episode:
 
 
 def _limits(limits: Limits) -> dict:
-    from dataclasses import asdict
-
-    return asdict(limits)
+    return {f.name: getattr(limits, f.name) for f in fields(limits)}  # flat: faster than asdict

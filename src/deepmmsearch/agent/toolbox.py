@@ -6,6 +6,7 @@ recorded and becomes the observation. (A replay-cache miss does raise: replay mu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -99,6 +100,8 @@ class Toolbox:
     async def _text_hits(self, query: str) -> tuple[list[SearchHit], bool]:
         backend = self.text_search
         assert backend is not None
+        if self.cache is None:  # no JSON round trip
+            return list(await backend.search(query, self.top_k)), False
 
         async def call():
             return _hits_to_json(await backend.search(query, self.top_k))
@@ -111,13 +114,14 @@ class Toolbox:
     async def _image_hits(self, image, tag: str) -> tuple[list[SearchHit], bool]:
         backend = self.image_search
         assert backend is not None
+        if self.cache is None:
+            return list(await backend.search(image, self.top_k)), False
 
         async def call():
             return _hits_to_json(await backend.search(image, self.top_k))
 
-        rows, hit = await self._cached(
-            "image_search", backend.name, (image_digest(image), self.top_k), call, tag
-        )
+        digest = await asyncio.to_thread(image_digest, image)
+        rows, hit = await self._cached("image_search", backend.name, (digest, self.top_k), call, tag)
         return _hits_from_json(rows), hit
 
     async def _summary(self, kind: str, question: str, query: str, hits: list[SearchHit]) -> tuple[str, bool]:
@@ -128,6 +132,8 @@ class Toolbox:
         async def call():
             return await summ.summarize(kind, question, query, hits)
 
+        if self.cache is None:
+            return await call(), False
         parts = (kind, normalise_query(question), normalise_query(query),
                  [h.url for h in hits], self.prompt_version)
         return await self._cached("summary", summ.name, parts, call, query)
@@ -169,7 +175,9 @@ class Toolbox:
         if image_path is None:
             raise RuntimeError("this question has no image to search with")
         try:
-            image = load_image(image_path)
+            # decoding (and hashing, saving) runs in a thread: a 12-megapixel JPEG takes tens of
+            # milliseconds, which would stall every other episode on the event loop
+            image = await asyncio.to_thread(load_image, image_path)
         except ImageLoadError as exc:
             raise RuntimeError(str(exc)) from None
         target = image
@@ -190,7 +198,9 @@ class Toolbox:
             else:
                 target, call.box = crop_box(image, box, margin=self.crop_margin,
                                             min_size=self.crop_min_size)
-                self._save_artifacts(call, image, target, episode_id, req.turn_index)
+                if self.artifacts_dir is not None:
+                    await asyncio.to_thread(self._save_artifacts, call, image, target, episode_id,
+                                            req.turn_index)
         call.hits, call.cache_hit = await self._image_hits(target, req.query)
         if call.hits:
             call.summarizer = getattr(self.summarizer, "name", None)
@@ -200,13 +210,17 @@ class Toolbox:
         if self.grounder is None:
             raise RuntimeError("no grounder is configured for cropped image search")
         g = self.grounder
+        if self.cache is None:  # no image hash to compute
+            box = await g.ground(image, expression)
+            return box, g.name
 
         async def call():
             box = await g.ground(image, expression)
             return None if box is None else box.as_list()
 
+        digest = await asyncio.to_thread(image_digest, image)
         coords, _ = await self._cached(
-            "grounding", g.name, (image_digest(image), normalise_query(expression)), call, expression
+            "grounding", g.name, (digest, normalise_query(expression)), call, expression
         )
         return (Box(*coords) if coords else None), g.name
 
