@@ -145,18 +145,14 @@ def _unique(what: str, names: list[str]) -> None:
 
 
 def model_label(wf: WorkflowSpec, agent: AgentConfig) -> str:
-    """The model's name in tables: ``wf.model``, else the policy's model option, else the
-    checkpoint directory's name (``hf``), else the policy backend's name."""
+    """The model's name in tables: ``wf.model``; else the policy's ``model`` option (for ``hf``,
+    the checkpoint directory's name); else the policy backend's name."""
     if wf.model:
         return wf.model
     spec = wf.policy or agent.policy
-    opts = dict(spec.options)
-    for key in ("model", "model_name"):
-        if opts.get(key):
-            return str(opts[key])
-    for key in ("checkpoint", "path"):
-        if opts.get(key) and spec.name == "hf":
-            return Path(str(opts[key]).rstrip("/")).name
+    model = dict(spec.options).get("model")
+    if isinstance(model, str) and model:
+        return Path(model.rstrip("/")).name if spec.name == "hf" else model
     return spec.name
 
 

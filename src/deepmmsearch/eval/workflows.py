@@ -3,8 +3,9 @@
 - ``direct``: no tools. The model sees the ``direct`` prompt and answers; a search attempt gets a
   corrective observation (the tools are switched off in its limits).
 - ``rag`` (E.3): exactly one whole-image search, whose summary goes into the first prompt; the
-  model writes one ``<text_search>`` query (no ``<reason>`` needed); that text search runs; the
-  model reasons and answers. A first turn that is not a text search falls back to the question
+  model writes one ``<text_search>`` query (no ``<reason>`` needed); that text search runs and its
+  results come back with the answer instruction (``prompts.rag_answer``, as the environment's
+  message, like an agent's observation); the model reasons and answers. A first turn that is not a text search falls back to the question
   itself as the query (recorded in ``metadata["rag_query_fallback"]``), so the workflow always
   makes its two searches. The fixed image search is stored in ``metadata["fixed_calls"]``.
 - ``agent``: the search agent (E.1 prompts) with any policy — a prompted base model, or a trained
@@ -141,7 +142,7 @@ async def rag(rt: WorkflowRuntime, sample: Sample, metadata: dict) -> Trajectory
                                             information=escape_information(information_text(call)))
         traj.turns.append(Turn(0, text, action, observation=answer_prompt, tool_call=call,
                                n_tokens=n_tok, latency_s=lat))
-        messages += [Message("assistant", text), Message("user", answer_prompt)]
+        messages += [Message("assistant", text), Message("tool", answer_prompt)]
         text, n_tok, lat = await _generate(rt, sample, messages, 1, metadata)
     except _PolicyFailed as exc:
         traj.metadata["policy_error"] = str(exc)
