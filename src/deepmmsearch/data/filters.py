@@ -157,8 +157,8 @@ def balanced_sample(
         for name, other in (("search", "free"), ("free", "search")):
             missing = report.shortfall[other]
             if missing > 0:
-                taken = set(map(id, chosen[name]))
-                rest = [x for x in groups[name] if id(x) not in taken]
+                used = set(map(id, chosen[name]))
+                rest = [x for x in groups[name] if id(x) not in used]
                 extra = _pick(rest, missing, per_category, category, rng, taken)
                 chosen[name] += extra
                 report.filled += len(extra)
