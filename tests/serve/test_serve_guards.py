@@ -117,6 +117,12 @@ def test_serve_config(tmp_path) -> None:
         load_config(data={"stage": "serve", "max_concurrent": 0})
     with pytest.raises(ConfigError, match="unknown text_search backend"):
         load_config(data={"stage": "serve", "retrieve": {"name": "bm26"}})
+    from pathlib import Path
+
+    shipped = sorted(Path("configs").glob("serve_*.yaml"))
+    assert len(shipped) >= 2
+    for path in shipped:
+        assert load_config(path, expect="serve").stage == "serve"
 
 
 def test_serve_command_refuses_open_bind_without_key(capsys) -> None:

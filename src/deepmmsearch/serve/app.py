@@ -228,7 +228,7 @@ def _api_routes(app: Any, cfg: ServeConfig) -> None:
         image = await service.image_from_ref(req.image) if req.image else None
         if not req.stream:
             traj = await service.run(req.question, image)
-            return openai_api.completion(traj, req.model)
+            return JSONResponse(openai_api.completion(traj, req.model))  # no jsonable_encoder
         live = service.start(req.question, image, service.slots.acquire())
         writer = openai_api.ChunkWriter(live.episode_id, req.model)
 
@@ -244,7 +244,7 @@ def _api_routes(app: Any, cfg: ServeConfig) -> None:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/retrieve")
-    async def retrieve(request: Request) -> dict[str, Any]:
+    async def retrieve(request: Request) -> Any:
         service = _guard(request)
         require_content_type(request.headers.get("content-type"), "application/json")
         retriever = request.app.state.retriever
@@ -256,6 +256,6 @@ def _api_routes(app: Any, cfg: ServeConfig) -> None:
             max_topk=cfg.retrieve_max_topk)
         release = service.slots.acquire()
         try:
-            return {"result": await retriever.retrieve(queries, topk, scores)}
+            return JSONResponse({"result": await retriever.retrieve(queries, topk, scores)})
         finally:
             release()
