@@ -7,7 +7,14 @@ import json
 import pytest
 
 from deepmmsearch.cli import main
-from deepmmsearch.data.export import content_blocks, prompt_text, trl_rows, verl_rows, write_trl, write_verl
+from deepmmsearch.data.export import (
+    content_blocks,
+    prompt_text,
+    trl_rows,
+    verl_rows,
+    write_trl,
+    write_verl,
+)
 from deepmmsearch.prompts import get_prompts
 from deepmmsearch.registry import DATASET
 

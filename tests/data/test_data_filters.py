@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepmmsearch.agent.state import Episode
-from deepmmsearch.data.filters import balanced_sample, check_trajectory, search_required, tool_pattern
+from deepmmsearch.data.filters import (
+    balanced_sample,
+    check_trajectory,
+    search_required,
+    tool_pattern,
+)
 from deepmmsearch.data.journal import Journal
 from deepmmsearch.data.taxonomy import TaxonomyConfig, build_labeller, keyword_category
 from deepmmsearch.policies.base import Generation
@@ -98,7 +103,7 @@ def test_balanced_sample_shortfall_fill_and_extremes():
        st.integers(0, 40), st.sampled_from([0.0, 0.3, 0.5, 1.0]), st.integers(0, 3))
 def test_balanced_sample_properties(spec, target, ratio, seed):
     items = pool(spec)
-    chosen, rep = balanced_sample(items, target, search_ratio=ratio, seed=seed)
+    chosen, _ = balanced_sample(items, target, search_ratio=ratio, seed=seed)
     assert len({x.id for x in chosen}) == len(chosen) <= target
     n_search = sum(x.search_required for x in chosen)
     assert n_search == min(round(target * ratio), sum(x.search_required for x in items))

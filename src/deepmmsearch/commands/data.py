@@ -58,7 +58,7 @@ def parse_options(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _load(args: argparse.Namespace):  # noqa: ANN202
+def _load(args: argparse.Namespace):
     from deepmmsearch.data.benchmarks.base import DatasetError
     from deepmmsearch.registry import DATASET, ConfigError
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     return _run_score(args, data)
 
 
-def _run_load(args: argparse.Namespace, data) -> int:  # noqa: ANN001
+def _run_load(args: argparse.Namespace, data) -> int:
     if args.out:
         data.write_jsonl(args.out)
     if args.write_ids:
@@ -93,7 +93,7 @@ def _run_load(args: argparse.Namespace, data) -> int:  # noqa: ANN001
     return 0
 
 
-def _run_export(args: argparse.Namespace, data) -> int:  # noqa: ANN001
+def _run_export(args: argparse.Namespace, data) -> int:
     from deepmmsearch.data.export import write_trl, write_verl
 
     if args.format == "trl":
@@ -108,7 +108,7 @@ def _run_export(args: argparse.Namespace, data) -> int:  # noqa: ANN001
     return 0
 
 
-def _run_score(args: argparse.Namespace, data) -> int:  # noqa: ANN001
+def _run_score(args: argparse.Namespace, data) -> int:
     from deepmmsearch.data.scoring import official_summary
 
     preds: dict[str, str | None] = {}

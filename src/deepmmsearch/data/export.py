@@ -37,7 +37,7 @@ from deepmmsearch.protocol import IMAGE_PLACEHOLDER
 from deepmmsearch.types import Sample, Trajectory
 
 
-def _need_datasets():  # noqa: ANN202
+def _need_datasets():
     try:
         import datasets
     except ImportError:
@@ -100,8 +100,7 @@ def write_sft(rows: Sequence[dict[str, Any]], out_dir: str | Path, *, images: st
     paths = {"jsonl": str(out / "sft.jsonl")}
     tmp = out / "sft.jsonl.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     tmp.replace(out / "sft.jsonl")
     if parquet:
         flat = [{**r, "trajectory": json.dumps(r["trajectory"], ensure_ascii=False)} for r in rows]

@@ -128,8 +128,8 @@ def balanced_sample(
     per_category: str = "uniform",
     seed: int = 0,
     fill: bool = False,
-    is_search: Callable[[T], bool] = lambda x: bool(getattr(x, "search_required")),
-    category: Callable[[T], Any] = lambda x: getattr(x, "category"),
+    is_search: Callable[[T], bool] = lambda x: bool(x.search_required),
+    category: Callable[[T], Any] = lambda x: x.category,
 ) -> tuple[list[T], SampleReport]:
     """Draw ``target`` items: ``round(target · search_ratio)`` search-required, the rest
     search-free, each half ``uniform`` over categories (or ``random``). A half with too few items

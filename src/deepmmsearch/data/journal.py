@@ -91,7 +91,7 @@ class Journal:
         if not self._fh.closed:
             self._fh.close()
 
-    def __enter__(self) -> Journal:
+    def __enter__(self) -> Journal:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -153,7 +153,7 @@ def infoseek_numeric(prediction: str, gold_range: Sequence[float] | float,
     return float(range_iou((p_lo, p_hi), (lo, hi)) >= 0.5 - 1e-12)
 
 
-def exact_match(prediction: str, answers: Iterable[str], normalize=squad_normalize) -> float:  # noqa: ANN001
+def exact_match(prediction: str, answers: Iterable[str], normalize=squad_normalize) -> float:
     pred = normalize(prediction)
     return float(any(pred == normalize(a) for a in answers if normalize(a)))
 

@@ -55,15 +55,15 @@ def _pct(x: float | None) -> str:
 
 
 def stats_markdown(s: dict[str, Any]) -> str:
+    mt, mc = s["mean_turns"], s["mean_tool_calls"]
     lines = [
         "# Distillation statistics", "",
-        f"- source samples: {s['samples']}; episodes run: {s['episodes']}; passed every filter: "
-        f"{s['passed']}; selected: **{s['selected']}** (target {s['target']})",
-        f"- search-required share: pool {_pct(s['search_ratio']['pool'])}, selected "
-        f"**{_pct(s['search_ratio']['selected'])}** (target {_pct(s['target_search_ratio'])})",
-        f"- mean turns {s['mean_turns'] if s['mean_turns'] is None else round(s['mean_turns'], 2)}, "
-        f"mean tool calls {s['mean_tool_calls'] if s['mean_tool_calls'] is None else round(s['mean_tool_calls'], 2)}"
-        " (selected)",
+        (f"- source samples: {s['samples']}; episodes run: {s['episodes']}; passed every filter: "
+         f"{s['passed']}; selected: **{s['selected']}** (target {s['target']})"),
+        (f"- search-required share: pool {_pct(s['search_ratio']['pool'])}, selected "
+         f"**{_pct(s['search_ratio']['selected'])}** (target {_pct(s['target_search_ratio'])})"),
+        (f"- mean turns {'–' if mt is None else round(mt, 2)}, mean tool calls "
+         f"{'–' if mc is None else round(mc, 2)} (selected)"),
     ]
     short = {k: v for k, v in s["sampling"]["shortfall"].items() if v > 0}
     if short:

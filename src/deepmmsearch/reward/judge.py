@@ -142,7 +142,7 @@ class RuleJudge:
 # llm
 
 
-_THINK_RE = re.compile(r"<think>.*?</think>", re.S | re.I)
+_THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 
 
 def parse_eval_reply(text: str) -> bool | None:
@@ -161,8 +161,8 @@ def parse_reward_reply(text: str) -> tuple[bool | None, str]:
     """E.6 structure: ``MATCH: true|false`` then ``REASON: ...``; (None, "") when unparseable."""
     t = _THINK_RE.sub(" ", text or "")
     values = {v.lower() in ("true", "yes") for v in
-              re.findall(r"MATCH\**\s*[:：=]\s*\**\s*(true|false|yes|no)\b", t, re.I)}
-    m = re.search(r"REASON\**\s*[:：]\s*\**\s*(.+)", t, re.I)
+              re.findall(r"MATCH\**\s*[:：=]\s*\**\s*(true|false|yes|no)\b", t, re.IGNORECASE)}
+    m = re.search(r"REASON\**\s*[:：]\s*\**\s*(.+)", t, re.IGNORECASE)
     reason = m.group(1).strip() if m else ""
     return (values.pop() if len(values) == 1 else None), reason
 

@@ -110,8 +110,7 @@ class BenchmarkData:
     def write_jsonl(self, path: str | Path) -> None:
         """The samples as JSONL (readable back with the ``jsonl`` loader)."""
         with open(path, "w", encoding="utf-8") as fh:
-            for s in self.samples:
-                fh.write(s.to_json() + "\n")
+            fh.writelines(s.to_json() + "\n" for s in self.samples)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +174,7 @@ class Collector:
 
 
 def select(samples: list[Sample], *, limit: int | None = None, seed: int = 0,
-           ids: str | Sequence[str] | None = None, note=None) -> list[Sample]:  # noqa: ANN001
+           ids: str | Sequence[str] | None = None, note=None) -> list[Sample]:
     """A reproducible subset: the listed ``ids`` (in their order), else ``limit`` random samples
     drawn with ``seed`` and kept in file order."""
     if ids is not None:
