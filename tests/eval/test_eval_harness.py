@@ -104,7 +104,7 @@ async def test_replay_from_the_caches_makes_no_live_call(tmp_path):
     assert second.toolbox.text_search.calls == [] and second.toolbox.image_search.calls == []
     assert second.panel.judges["llm"].calls == 0 and second.panel.judges["llm"].cache_hits > 0
     assert not r2.skipped and r2.new == r1.new
-    key = lambda r: r.key  # noqa: E731
+    key = lambda r: r.key
     for a, b in zip(sorted(r1.records, key=key), sorted(r2.records, key=key)):
         assert a.trajectory.answer == b.trajectory.answer
         assert {k: v.correct for k, v in a.verdicts.items()} == {k: v.correct for k, v in b.verdicts.items()}

@@ -31,7 +31,7 @@ def tiny_model(tmp_path_factory):
 
 
 def test_simweb_eval_all_workflows(world, tiny_model, tmp_path):
-    scripted = [f"<reason>Search the scene.</reason><img_search><img></img_search>",
+    scripted = ["<reason>Search the scene.</reason><img_search><img></img_search>",
                 "<reason>No idea.</reason><answer>Unable to answer due to lack of relevant information</answer>"]
     tiny = {"name": "hf", "model": str(tiny_model), "device": "cpu", "dtype": "float32"}
     cfg = load_config(data={
@@ -70,7 +70,7 @@ def test_simweb_eval_all_workflows(world, tiny_model, tmp_path):
     assert run.cell("SimWeb", "tiny-rag").tool_use["image+text"] == 1.0  # RAG always searches
     assert all(r.trajectory.turns for r in run.records_of("SimWeb", "tiny"))
 
-    headers, rows = table1([run])
+    _, rows = table1([run])
     assert [r[1] for r in rows] == ["direct", "rag", "agent", "no-crop", "one-text", "scripted",
                                     "tiny", "tiny-rag"]
     assert rows[6][2] == "model"  # the hf checkpoint's directory name

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from deepmmsearch.agent.toolbox import Toolbox
 from deepmmsearch.config import Limits
-from deepmmsearch.eval.workflows import WorkflowRuntime, direct, rag, agent
+from deepmmsearch.eval.workflows import WorkflowRuntime, agent, direct, rag
 from deepmmsearch.policies.scripted import ScriptedPolicy
 from deepmmsearch.prompts import PAPER
 from deepmmsearch.protocol import IMAGE_PLACEHOLDER

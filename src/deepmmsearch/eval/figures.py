@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from deepmmsearch.eval.metrics import TOOL_PATTERNS, mean_of
-from deepmmsearch.eval.report import RunData, all_datasets, row_label
+from deepmmsearch.eval.runs import RunData
+from deepmmsearch.eval.tables import all_datasets, row_label
 
 PATTERN_LABELS = {"none": "no tool", "image": "image only", "text": "text only",
                   "image+text": "image + text"}

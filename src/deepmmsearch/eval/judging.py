@@ -89,7 +89,7 @@ class JudgePanel:
             verdict = await judge.judge(question, prediction, answers)
         except ReplayMiss:
             raise
-        except Exception as exc:  # a failing judge is an ungraded sample, never a crash
+        except Exception as exc:  # noqa: BLE001 - a failing judge is an ungraded sample
             log.warning("judge %s failed: %s", label, exc)
             return Verdict(correct=None, judge=label, reason=f"judge error: {type(exc).__name__}: {exc}")
         verdict.judge = label

@@ -91,7 +91,7 @@ def pick_examples(records: Sequence[EvalRecord], judge: str, n: int = 6) -> list
         by_wf.setdefault(r.workflow, []).append(r)
     picked: list[EvalRecord] = []
     for recs in by_wf.values():
-        ranked = sorted(recs, key=lambda r: -len(r.trajectory.turns))
+        ranked = sorted(recs, key=lambda r: (-len(r.trajectory.turns), r.sample_id))
         for want in (True, False):
             hit = next((r for r in ranked if bool(r.correct(judge)) is want), None)
             if hit is not None:

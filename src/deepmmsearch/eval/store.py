@@ -86,10 +86,10 @@ class ResultsFile:
         if not self._fh.closed:
             self._fh.close()
 
-    def __enter__(self) -> ResultsFile:
+    def __enter__(self) -> ResultsFile:  # noqa: PYI034
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -149,11 +149,11 @@ def git_commit(where: str | Path | None = None) -> str | None:
     src = Path(where) if where else Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True,
-                              text=True, timeout=10)
+                              text=True, timeout=10, check=False)
         if head.returncode != 0:
             return None
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
-                               capture_output=True, text=True, timeout=10)
+                               capture_output=True, text=True, timeout=10, check=False)
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
