@@ -114,7 +114,34 @@ def parse_action(text: str, *, require_reason: bool = True) -> Action:
         return _invalid(f"unparseable turn ({type(exc).__name__})")
 
 
+# The common well-formed turn, matched in one go (no markup at all inside the tags); anything
+# else takes the general path. Both give the same result (a property test checks it).
+_FAST_RE = re.compile(
+    r"\s*<reason>([^<>]*)</reason>\s*<(text_search|img_search|answer)>([^<>]*)</\2>\s*\Z"
+)
+
+
+def _parse_fast(text: str) -> Action | None:
+    m = _FAST_RE.match(text)
+    if m is None:
+        return None
+    reason, name, inner = m.group(1).strip(), m.group(2), m.group(3).strip()
+    if not reason or not inner:
+        return None  # the general path words the error
+    if name == ANSWER:
+        return Action(kind="answer", argument=inner, reason=reason)
+    if name == TEXT_SEARCH:
+        return Action(kind="text_search", argument=inner, reason=reason)
+    if inner == WHOLE_IMAGE_BARE:
+        return Action(kind="image_search", argument=WHOLE_IMAGE, reason=reason, whole_image=True)
+    return Action(kind="image_search", argument=inner, reason=reason, box=parse_box(inner))
+
+
 def _parse_action(text: str, require_reason: bool) -> Action:
+    return _parse_fast(text) or _parse_general(text, require_reason)
+
+
+def _parse_general(text: str, require_reason: bool) -> Action:
     # Tokenise into (tag, is_close, start, end); the whole-image marker <img> is not a tag here.
     tokens = [(m.group(2), m.group(1) == "/", m.start(), m.end()) for m in _TAG_RE.finditer(text)]
     if not tokens:

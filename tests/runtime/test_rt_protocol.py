@@ -268,3 +268,21 @@ def test_format_score_on_trajectory_and_limits():
     assert format_score(traj) == 0.0
     assert format_score(traj, max_image_searches=2) == 1.0
     assert format_score([T, T, A], max_tool_calls=1) == 0.0
+
+
+_WELL_FORMED = st.builds(
+    lambda ws, reason, tag, inner: f"{ws}<reason>{reason}</reason>{ws}<{tag}>{inner}</{tag}>{ws}",
+    st.sampled_from(["", " ", "\n", "\t \n"]),
+    st.text(max_size=12),
+    st.sampled_from(["text_search", "img_search", "answer", "reason", "information"]),
+    st.one_of(st.sampled_from(["img", "<img>", "[1, 2, 3, 4]", '{"bbox_2d": [1,2,3,4]}', " ", ">"]),
+              st.text(max_size=12)),
+)
+
+
+@FUZZ
+@given(st.one_of(_WELL_FORMED, st.lists(st.sampled_from(FRAGMENTS), max_size=10).map("".join)))
+def test_fast_path_agrees_with_the_general_parser(text):
+    from deepmmsearch.protocol import _parse_general
+
+    assert parse_action(text) == _parse_general(text, True)
