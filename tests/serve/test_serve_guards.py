@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import httpx
 import pytest
@@ -117,8 +118,6 @@ def test_serve_config(tmp_path) -> None:
         load_config(data={"stage": "serve", "max_concurrent": 0})
     with pytest.raises(ConfigError, match="unknown text_search backend"):
         load_config(data={"stage": "serve", "retrieve": {"name": "bm26"}})
-    from pathlib import Path
-
     shipped = sorted(Path("configs").glob("serve_*.yaml"))
     assert len(shipped) >= 2
     for path in shipped:
@@ -158,7 +157,7 @@ def test_serve_command_end_to_end(tmp_path, scene_image) -> None:
                 pass
             assert time.monotonic() < deadline, "the server did not come up"
             time.sleep(0.1)
-        image = base64.b64encode(open(scene_image, "rb").read()).decode()
+        image = base64.b64encode(Path(scene_image).read_bytes()).decode()
         r = httpx.post(url + "/v1/chat/completions", timeout=30, json={
             "model": "deepmmsearch", "messages": [{"role": "user", "content": [
                 {"type": "text", "text": "What is the wingspan of this bird?"},

@@ -206,3 +206,18 @@ def test_closed_stream_frees_its_slot(make_server, scene_image) -> None:
     while httpx.get(srv.url + "/healthz").json()["in_flight"] != 0:
         assert time.monotonic() < deadline, "the cancelled run kept its slot"
         time.sleep(0.05)
+
+
+def test_agent_timeout_is_504(make_server, scene_image) -> None:
+    srv = make_server(request_timeout_s=0.3, agent_overrides={"text_search": {
+        "name": "fixture", "path": str(Path(scene_image).parent / "text_hits.yaml"),
+        "latency_s": 3.0}})
+    with pytest.raises(openai.APIStatusError) as err:
+        client(srv).chat.completions.create(model="deepmmsearch",
+                                            messages=messages(data_url(scene_image)))
+    assert err.value.status_code == 504 and "did not finish within 0.3 s" in str(err.value)
+    with pytest.raises(openai.APIError, match="did not finish"):  # mid-stream: an SSE error
+        for _ in client(srv).chat.completions.create(
+                model="deepmmsearch", messages=messages(data_url(scene_image)), stream=True):
+            pass
+    assert httpx.get(srv.url + "/healthz").json()["in_flight"] == 0

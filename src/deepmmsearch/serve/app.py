@@ -90,6 +90,7 @@ def create_app(cfg: ServeConfig, *, agent: Any = None, fetcher: Any = None,
     _errors(app)
     _page_routes(app, cfg)
     _api_routes(app, cfg)
+    _retrieve_route(app, cfg)
     return app
 
 
@@ -243,6 +244,9 @@ def _api_routes(app: Any, cfg: ServeConfig) -> None:
         return StreamingResponse(lines(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+
+
+def _retrieve_route(app: Any, cfg: ServeConfig) -> None:
     @app.post("/retrieve")
     async def retrieve(request: Request) -> Any:
         service = _guard(request)
