@@ -44,8 +44,10 @@ def scripted_turn(text: str, request: dict[str, Any], *, report_stop: bool) -> d
 class FakeChatServer:
     def __init__(self, turns: list[str] | None = None,
                  replies: list[Reply | Callable[[dict], Reply]] | None = None,
-                 report_stop: bool = False, delay_s: float = 0.0) -> None:
+                 report_stop: bool = False, delay_s: float = 0.0,
+                 by_model: dict[str, str] | None = None) -> None:
         self.turns = list(turns or [])
+        self.by_model = dict(by_model or {})  # model name -> fixed reply (e.g. a summariser)
         self.replies = list(replies or [])
         self.report_stop = report_stop
         self.delay_s = delay_s
@@ -61,6 +63,8 @@ class FakeChatServer:
     def _next(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append(body)
+            if body.get("model") in self.by_model:
+                return 200, completion(self.by_model[body["model"]]), {}
             if self.replies:
                 reply = self.replies.pop(0)
                 return reply(body) if callable(reply) else reply

@@ -278,3 +278,19 @@ def test_registry_and_config():
         POLICY.build({"name": "openai", "model": ""})
     with pytest.raises(ConfigError, match="missing a required argument: 'model'"):
         load_config(data={"agent": {"policy": "openai"}})
+
+
+async def test_llm_summariser_through_the_openai_policy():
+    from deepmmsearch.tools.summarize import LLMSummarizer
+
+    summary = "The great egret spans 131 to 170 cm."
+    with FakeChatServer(turns=[TEXT, ANSWER], by_model={"summ": summary}) as srv:
+        summ = LLMSummarizer(model={"name": "openai", "model": "summ", "base_url": srv.base_url})
+        traj = await run_episode(_episode(), _policy(srv), make_toolbox(summarizer=summ))
+    assert traj.answer == "131 to 170 cm"
+    req = srv.requests[1]  # turn 0 by the policy, then the summary, then turn 1
+    assert req["model"] == "summ" and "stop" not in req
+    assert "great egret wingspan" in req["messages"][0]["content"]
+    assert traj.tool_calls[0].summary == summary
+    assert traj.turns[0].observation.startswith(f"<information>{summary}</information>")
+    assert traj.tool_calls[0].summarizer == "llm"
