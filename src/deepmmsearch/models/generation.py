@@ -26,6 +26,7 @@ from transformers import (
     LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
+    SuppressTokensLogitsProcessor,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
     TopPLogitsWarper,
@@ -134,7 +135,7 @@ def generate_batch(
     """Generate a continuation for each prompt (token ids, image pads expanded); see module doc.
 
     ``vision`` holds ``pixel_values`` / ``image_grid_thw`` of every image of every row, in row
-    order. ``extra_processors`` run after suppression and before temperature/top-k/top-p.
+    order. ``extra_processors`` run first, then token suppression, temperature, top-k, top-p.
     """
     device = next(model.parameters()).device
     ids, mask = _left_pad(prompts, options.pad_id)
@@ -153,11 +154,13 @@ def generate_batch(
     config = GenerationConfig(
         max_new_tokens=max(1, max(budgets)), do_sample=sample, temperature=1.0,
         top_k=0 if sample else 50, top_p=1.0, min_p=None, repetition_penalty=1.0, num_beams=1,
-        suppress_tokens=list(options.suppress_ids) or None, eos_token_id=list(options.eos_ids) or None,
+        eos_token_id=list(options.eos_ids) or None,
         pad_token_id=options.pad_id, no_repeat_ngram_size=0,
     )
     recorder = LogprobRecorder()
     processors = LogitsProcessorList(list(extra_processors))
+    if options.suppress_ids:  # after any extra processor, so nothing can undo it
+        processors.append(SuppressTokensLogitsProcessor(list(options.suppress_ids), device=device))
     if sample:
         if options.temperature != 1.0:
             processors.append(TemperatureLogitsWarper(options.temperature))

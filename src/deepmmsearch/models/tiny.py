@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from deepmmsearch.protocol import ALL_TAGS, WHOLE_IMAGE
+from deepmmsearch.registry import ConfigError
 from deepmmsearch.train.chat_template import (
     ENDOFTEXT,
     IM_END,
@@ -63,9 +64,9 @@ class TinySpec:
     def __post_init__(self) -> None:
         head_dim, rem = divmod(self.hidden_size, self.num_heads)
         if rem or head_dim % 2 or head_dim < 8:
-            raise ValueError("hidden_size / num_heads must be an even head size of at least 8")
+            raise ConfigError("hidden_size / num_heads must be an even head size of at least 8")
         if self.num_heads % self.num_kv_heads:
-            raise ValueError("num_heads must be a multiple of num_kv_heads")
+            raise ConfigError("num_heads must be a multiple of num_kv_heads")
 
 
 def mrope_section(head_dim: int) -> list[int]:

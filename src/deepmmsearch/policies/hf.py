@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +146,7 @@ class HFPolicy:
         self.keep_episodes = keep_episodes
         self.extra_processors = list(extra_processors)
         self._records: OrderedDict[str, dict[int, TurnTokens]] = OrderedDict()
+        self.batch_sizes: Counter[int] = Counter()  # how many generate calls had each batch size
         self._queue: list[_Pending] = []
         self._worker: asyncio.Task | None = None
 
@@ -240,6 +241,7 @@ class HFPolicy:
         from deepmmsearch.models.generation import generate_batch
 
         paths = [p for item in batch for p in item.encoded.images]
+        self.batch_sizes[len(batch)] += 1
         rows = generate_batch(
             self.model, self.tokenizer, [b.encoded.input_ids for b in batch],
             [b.budget for b in batch], vision=self.images.encode(paths) if paths else None,
