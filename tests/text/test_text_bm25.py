@@ -96,7 +96,8 @@ def test_odd_llm_queries_never_raise(searchers, query):
 
 
 async def test_many_concurrent_queries(searchers):
-    for s in searchers.values():
+    threaded = [BM25TextSearch(s.info.path, threaded=True) for s in searchers.values()]
+    for s in [*searchers.values(), *threaded]:
         results = await asyncio.gather(*(s.search("egret wingspan", 2) for _ in range(40)))
         assert all(r[0].title in ("Great egret", "Little egret") for r in results)
         assert len({json.dumps([h.to_dict() for h in r]) for r in results}) == 1
