@@ -33,6 +33,9 @@ class PromptSet:
     summarize_image: str  # {original_question} {formatted_results}
     judge_eval: str  # {question} {references_for_prompt} {candidate}
     judge_reward: str  # {question} {references} {candidate}
+    # {what}; appended after a search that did run, when a budget is now spent (budget_spent is
+    # for a search that was refused)
+    budget_note: str = "Budget: {what}. Answer now with what you have, inside <answer> </answer>."
 
 
 _INITIAL_PAPER = f"""You are an expert visual assistant. Answer the question about the image below.
@@ -125,6 +128,7 @@ COMPACT = PromptSet(
     after_image_search="",
     after_text_search="",
     budget_spent="no more {what}; answer now",
+    budget_note="{what}; answer now",
     invalid_action="invalid turn: {error}",
     rag_query=f"<information>{{information}}</information>{IMAGE_PLACEHOLDER}{{question}} query:",
     rag_answer="<information>{information}</information>answer:",

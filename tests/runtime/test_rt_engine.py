@@ -83,7 +83,9 @@ def test_ten_tool_calls_then_budget_observation():
     for i in range(10):
         assert isinstance(ep.step(TEXT), ToolRequest), i
         obs = ep.observe(_call())
-    assert "tool calls (budget 10)" in obs  # the 10th observation already says so
+    # the 10th observation already says so, without claiming the search was refused
+    assert "Budget: all 10 tool calls are used. Answer now" in obs
+    assert "That search was not run" not in obs
     step = ep.step(TEXT)
     assert isinstance(step, Corrective)
     assert "That search was not run" in step.observation and "tool-call budget (10)" in step.observation
@@ -139,7 +141,7 @@ def test_turn_limit():
     ep.observe(_call())
     ep.step(TEXT)
     obs = ep.observe(_call())
-    assert "this is the last one" in obs
+    assert "Budget: the next turn is the last one." in obs and "not run" not in obs
     fin = ep.step(TEXT)
     assert fin == Finished(None, "max_turns")
     assert ep.counters.tool_calls == 2 and len(ep.turns) == 3

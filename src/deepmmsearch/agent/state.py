@@ -245,9 +245,10 @@ class Episode:
     def _budget_notes(self) -> str:
         lim, c = self.limits, self.counters
         if c.tool_calls >= lim.max_tool_calls:
-            return self.prompts.budget_spent.format(what=f"tool calls (budget {lim.max_tool_calls})")
+            return self.prompts.budget_note.format(
+                what=f"all {lim.max_tool_calls} tool calls are used")
         if len(self.turns) >= lim.max_turns - 1:
-            return self.prompts.budget_spent.format(what="turns: this is the last one")
+            return self.prompts.budget_note.format(what="the next turn is the last one")
         return ""
 
     def _inject(self, observation: str) -> Corrective:
