@@ -154,3 +154,11 @@ async def test_taxonomy_labellers():
     assert await llm.label(Sample("5", "What?", ["a"])) == ("other", "unparsed")
     assert await llm.label(Sample("6", "What?", ["a"], category="own")) == ("own", "dataset")
     assert model.n == 2 and llm.counts == {"llm": 1, "unparsed": 1, "dataset": 1}
+
+
+def test_journal_with_fsync_interval_still_flushes_every_line(tmp_path):
+    j = Journal(tmp_path / "j.jsonl", fsync_interval_s=60)
+    j.append("a", {"v": 1})
+    j.append("b", {"v": 2})
+    assert len((tmp_path / "j.jsonl").read_text().splitlines()) == 2  # visible before close
+    j.close()

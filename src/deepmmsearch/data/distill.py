@@ -66,6 +66,7 @@ class DistillConfig:
     parquet: bool = True
     concurrency: int | None = None  # episodes at once (default: teacher.concurrency)
     chunk_size: int = 256  # episodes started per batch (bounds memory on big sources)
+    fsync_interval_s: float = 0.0  # journal: 0 = fsync every episode; >0 = at most this often
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -77,6 +78,8 @@ class DistillConfig:
             raise ConfigError(f"images must be path or bytes, got {self.images!r}")
         if self.target_size < 0 or self.max_turns < 1 or self.chunk_size < 1:
             raise ConfigError("target_size must be >= 0, max_turns and chunk_size >= 1")
+        if self.fsync_interval_s < 0:
+            raise ConfigError("fsync_interval_s must be >= 0")
 
 
 @dataclass
@@ -204,7 +207,7 @@ async def distill(cfg: DistillConfig, *, policy: Any = None, judge: Any = None,
     if samples is None:
         data = DATASET.build(cfg.dataset, **context)
         samples = data.samples
-    with Journal(out / "episodes.jsonl") as journal:
+    with Journal(out / "episodes.jsonl", fsync_interval_s=cfg.fsync_interval_s) as journal:
         before = sum(s.id in journal for s in samples)
         ran = 0
         if run:

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_PROBLEMS = 50  # problem messages kept in a report (all are counted)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".JPEG", ".JPG", ".PNG", ".webp", ".gif", ".bmp")
+_EXT_LOWER = {e.lower() for e in IMAGE_EXTENSIONS}
 
 
 class DatasetError(ValueError):
@@ -347,36 +348,49 @@ class ImageResolver:
         self.map_dir = Path(image_map).expanduser().parent if image_map else None
         self.patterns = tuple(patterns)
         self.check = check
+        self._checked: dict[str, str | None] = {}  # many questions share one image
 
-    def resolve(self, image_id: Any, **fields: Any) -> tuple[str | None, str | None]:
-        """``(path, None)`` when found, else ``(None, why)``."""
-        key = str(image_id)
-        candidates: list[Path] = []
+    def _check(self, path: str) -> str | None:
+        if not self.check:
+            return None
+        if path not in self._checked:
+            self._checked[path] = check_image(Path(path))
+        return self._checked[path]
+
+    def _candidates(self, key: str, fields: dict[str, Any]) -> Iterator[str]:
         if key in self.map:
-            mapped = Path(self.map[key]).expanduser()
-            if not mapped.is_absolute():
-                candidates += [(self.root or self.map_dir or Path(".")) / mapped]
-                if self.map_dir is not None:
-                    candidates.append(self.map_dir / mapped)
+            mapped = os.path.expanduser(self.map[key])
+            if os.path.isabs(mapped):
+                yield mapped
             else:
-                candidates.append(mapped)
+                yield os.path.join(str(self.root or self.map_dir or "."), mapped)
+                if self.map_dir is not None:
+                    yield os.path.join(str(self.map_dir), mapped)
         if self.root is not None:
+            root = str(self.root)
             for pattern in self.patterns:
                 try:
                     rel = pattern.format(id=key, **fields)
                 except (KeyError, IndexError, ValueError):
                     continue
-                if Path(rel).suffix:
-                    candidates.append(self.root / rel)
+                if os.path.splitext(rel)[1].lower() in _EXT_LOWER:
+                    yield os.path.join(root, rel)
                 else:
-                    candidates += [self.root / f"{rel}{ext}" for ext in IMAGE_EXTENSIONS]
-        if not candidates:
+                    for ext in IMAGE_EXTENSIONS:
+                        yield os.path.join(root, rel + ext)
+
+    def resolve(self, image_id: Any, **fields: Any) -> tuple[str | None, str | None]:
+        """``(path, None)`` when found, else ``(None, why)``."""
+        key = str(image_id)
+        first = None
+        for c in self._candidates(key, fields):
+            first = first or c
+            if os.path.isfile(c):
+                bad = self._check(c)
+                return (None, f"image {key!r}: {bad}") if bad else (c, None)
+        if first is None:
             return None, f"image {key!r}: no image_root or image_map entry"
-        for c in candidates:
-            if c.is_file():
-                bad = check_image(c) if self.check else None
-                return (None, f"image {key!r}: {bad}") if bad else (str(c), None)
-        return None, f"image {key!r} not found (tried {candidates[0]})"
+        return None, f"image {key!r} not found (tried {first})"
 
     def resolve_path(self, path: str) -> tuple[str | None, str | None]:
         """A path given in the data itself, relative to ``image_root`` when not absolute."""
@@ -385,7 +399,7 @@ class ImageResolver:
             p = self.root / p
         if not p.is_file():
             return None, f"image file not found: {p}"
-        bad = check_image(p) if self.check else None
+        bad = self._check(str(p))
         return (None, f"{p}: {bad}") if bad else (str(p), None)
 
 
