@@ -41,8 +41,8 @@ from deepmmsearch.types import SearchHit, ToolCall
 IMAGE = str(Path(__file__).parents[1] / "tests" / "fixtures" / "scene.png")
 QUESTION = "What is the wingspan of this bird?"
 SCRIPT = [
-    "<reason>I need the wingspan of this bird; first a text search.</reason>"
-    "<text_search>great egret wingspan</text_search>",
+    ("<reason>I need the wingspan of this bird; first a text search.</reason>"
+     "<text_search>great egret wingspan</text_search>"),
     "<reason>Let me make sure which bird it is.</reason><img_search>the white bird</img_search>",
     "<reason>It is a great egret; where does it live?</reason><text_search>great egret habitat</text_search>",
     "<reason>The first search gave the wingspan.</reason><answer>131 to 170 cm</answer>",

@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(only)
     args, extra = parser.parse_known_args(argv)
     # argparse gives positionals one chance: `ask -c CFG "Q" --json a.b=c` leaves `a.b=c` over
-    if extra and isinstance(getattr(args, "overrides", None), list):
-        if all("=" in e and not e.startswith("-") for e in extra):
-            args.overrides.extend(extra)
-            extra = []
+    if (extra and isinstance(getattr(args, "overrides", None), list)
+            and all("=" in e and not e.startswith("-") for e in extra)):
+        args.overrides.extend(extra)
+        extra = []
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(

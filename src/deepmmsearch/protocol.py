@@ -110,7 +110,7 @@ def parse_action(text: str, *, require_reason: bool = True) -> Action:
     """
     try:
         return _parse_action(text if isinstance(text, str) else str(text), require_reason)
-    except Exception as exc:  # a parser must never crash a batch
+    except Exception as exc:  # noqa: BLE001 - a parser must never crash a batch
         return _invalid(f"unparseable turn ({type(exc).__name__})")
 
 

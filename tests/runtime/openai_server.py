@@ -76,14 +76,14 @@ class FakeChatServer:
             text = self.turns[i] if i < len(self.turns) else "out of script"
         return 200, scripted_turn(text, body, report_stop=self.report_stop), {}
 
-    def _handler(self):  # noqa: ANN202
+    def _handler(self):
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with server._lock:
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
@@ -105,11 +105,11 @@ class FakeChatServer:
 
         return Handler
 
-    def __enter__(self) -> FakeChatServer:
+    def __enter__(self) -> FakeChatServer:  # noqa: PYI034
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

@@ -34,12 +34,12 @@ IMAGE_HITS = {
 
 
 def make_toolbox(**overrides) -> Toolbox:
-    kw = dict(
-        text_search=FixtureTextSearch(responses=TEXT_HITS),
-        image_search=FixtureImageSearch(responses=IMAGE_HITS),
-        grounder=FixedGrounder(box=[20, 20, 90, 80]),
-        summarizer=ExtractiveSummarizer(),
-        prompt_version="test",
-    )
+    kw = {
+        "text_search": FixtureTextSearch(responses=TEXT_HITS),
+        "image_search": FixtureImageSearch(responses=IMAGE_HITS),
+        "grounder": FixedGrounder(box=[20, 20, 90, 80]),
+        "summarizer": ExtractiveSummarizer(),
+        "prompt_version": "test",
+    }
     kw.update(overrides)
     return Toolbox(**kw)

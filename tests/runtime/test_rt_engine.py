@@ -18,7 +18,7 @@ from deepmmsearch.policies.scripted import ScriptedPolicy
 from deepmmsearch.prompts import COMPACT, PAPER
 from deepmmsearch.types import SCHEMA_VERSION, SearchHit, ToolCall, Trajectory, read_jsonl
 
-from .rt_tools import ANSWER, BAD, CROP, R, TEXT, WHOLE, make_toolbox
+from .rt_tools import ANSWER, BAD, CROP, TEXT, WHOLE, R, make_toolbox
 
 IMG = "tests/fixtures/scene.png"
 
@@ -115,10 +115,10 @@ def test_image_search_budget_is_configurable():
 
 
 @pytest.mark.parametrize("limits,turn,needle", [
-    (dict(allow_image_search=False), CROP, "image search is not available"),
-    (dict(max_image_searches=0), WHOLE, "image search is not available"),
-    (dict(allow_text_search=False), TEXT, "text search is not available"),
-    (dict(max_tool_calls=0), TEXT, "tool-call budget (0)"),
+    ({"allow_image_search": False}, CROP, "image search is not available"),
+    ({"max_image_searches": 0}, WHOLE, "image search is not available"),
+    ({"allow_text_search": False}, TEXT, "text search is not available"),
+    ({"max_tool_calls": 0}, TEXT, "tool-call budget (0)"),
 ])
 def test_disabled_tools(limits, turn, needle):
     step = _ep(**limits).step(turn)

@@ -26,12 +26,12 @@ GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden" / "runtime_episode.js
 VOLATILE = {"latency_s", "wall_s"}
 
 SCRIPT = [
-    "<reason>The question needs the bird's wingspan; I will look it up.</reason>"
-    "<text_search>great egret wingspan</text_search>",
-    "<reason>I should confirm the bird is a great egret.</reason>"
-    "<img_search>the white bird</img_search>",
-    "<reason>It is a great egret. Where does it live?</reason>"
-    "<text_search>great egret habitat</text_search>",
+    ("<reason>The question needs the bird's wingspan; I will look it up.</reason>"
+     "<text_search>great egret wingspan</text_search>"),
+    ("<reason>I should confirm the bird is a great egret.</reason>"
+     "<img_search>the white bird</img_search>"),
+    ("<reason>It is a great egret. Where does it live?</reason>"
+     "<text_search>great egret habitat</text_search>"),
     "<reason>The first search gave the wingspan.</reason><answer>131 to 170 cm</answer>",
 ]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import socket
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -64,7 +65,7 @@ async def test_whole_episode(report_stop):
     assert parts[2]["text"] == QUESTION and "<image>" not in parts[0]["text"]
     url = parts[1]["image_url"]["url"]
     assert url.startswith("data:image/png;base64,")
-    assert base64.b64decode(url.split(",", 1)[1]) == open(IMG, "rb").read()
+    assert base64.b64decode(url.split(",", 1)[1]) == Path(IMG).read_bytes()
 
     last = srv.requests[2]["messages"]
     assert [m["role"] for m in last] == ["user", "assistant", "user", "assistant", "user"]
@@ -134,17 +135,17 @@ async def test_retries_exhausted_is_a_policy_error():
 
 
 async def test_client_errors_are_not_retried():
-    with FakeChatServer(replies=[(400, {"error": "max_tokens is too large"}, {})]) as srv:
-        with pytest.raises(PolicyError, match="HTTP 400.*max_tokens is too large"):
-            await _policy(srv).generate(GenerationRequest([Message("user", "hi")]))
+    with (FakeChatServer(replies=[(400, {"error": "max_tokens is too large"}, {})]) as srv,
+          pytest.raises(PolicyError, match="HTTP 400.*max_tokens is too large")):
+        await _policy(srv).generate(GenerationRequest([Message("user", "hi")]))
     assert len(srv.requests) == 1
 
 
 @pytest.mark.parametrize("body", ["this is not json", {"object": "error"}, {"choices": []}])
 async def test_malformed_replies_are_retried_then_fail(body):
-    with FakeChatServer(replies=[(200, body, {})] * 2) as srv:
-        with pytest.raises(PolicyError, match="malformed"):
-            await _policy(srv, max_retries=1).generate(GenerationRequest([Message("user", "hi")]))
+    with (FakeChatServer(replies=[(200, body, {})] * 2) as srv,
+          pytest.raises(PolicyError, match="malformed")):
+        await _policy(srv, max_retries=1).generate(GenerationRequest([Message("user", "hi")]))
     assert len(srv.requests) == 2
 
 
@@ -218,7 +219,7 @@ def test_restore_stop(text, finish, matched, expected):
 
 
 def test_message_conversion():
-    enc = lambda p: f"data:{p}"  # noqa: E731
+    enc = lambda p: f"data:{p}"
     msgs = [
         Message("system", "be brief"),
         Message("user", "look <image> and <image> now", images=("a.png", "b.png")),

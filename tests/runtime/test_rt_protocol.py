@@ -140,7 +140,7 @@ FRAGMENTS = [
     "the bird", "Paris", "{", "[", "```json",
 ]
 KINDS = {"answer", "text_search", "image_search", "invalid"}
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _check(a: Action) -> None:
@@ -196,7 +196,7 @@ def test_render_invalid_raises():
 # --- escaping and injection ------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_escape_round_trip(text):
     esc = escape_information(text)

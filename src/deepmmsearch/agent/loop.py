@@ -62,7 +62,7 @@ async def run_episode(
             gen = await policy.generate(request)
         except ReplayMiss:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failing policy ends the episode, not the batch
             log.warning("policy %s failed on %s: %s", getattr(policy, "name", "?"), episode.id, exc)
             episode.fail(f"{type(exc).__name__}: {exc}")
             break
@@ -71,7 +71,7 @@ async def run_episode(
         await _emit(on_event, "turn", episode.id, turn.to_dict)
         if isinstance(step, ToolRequest):
             await _emit(on_event, "tool_start", episode.id,
-                        lambda: {"kind": step.kind, "query": step.query})
+                        lambda req=step: {"kind": req.kind, "query": req.query})
             call = await toolbox.run(step, question=episode.question, image=episode.image,
                                      episode_id=episode.id)
             episode.observe(call)

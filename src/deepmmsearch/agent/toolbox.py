@@ -154,7 +154,7 @@ class Toolbox:
             await runner
         except ReplayMiss:
             raise
-        except Exception as exc:  # every tool failure becomes an observation
+        except Exception as exc:  # noqa: BLE001 - every tool failure becomes an observation
             log.info("tool %s failed: %s", call.kind, exc)
             call.error = _describe(exc)
         call.latency_s = time.perf_counter() - t0

@@ -26,7 +26,6 @@ import asyncio
 import base64
 import ipaddress
 import logging
-import mimetypes
 import os
 import re
 from pathlib import Path
@@ -41,7 +40,8 @@ from deepmmsearch.types import Message
 
 log = logging.getLogger(__name__)
 
-_PASS_THROUGH_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+_PASS_THROUGH_FORMATS = {
+    "PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 _RETRY_STATUS = {408, 409, 429}
 _OPEN_ACTION = re.compile("|".join(re.escape(open_tag(t)) for t in ACTION_TAGS))
 
@@ -80,7 +80,7 @@ def image_data_url(path: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _content(msg: Message, encode) -> str | list[dict[str, Any]]:  # noqa: ANN001
+def _content(msg: Message, encode) -> str | list[dict[str, Any]]:
     """Text, or text and image parts with each image at its ``<image>`` placeholder."""
     if not msg.images:
         return msg.content.replace(IMAGE_PLACEHOLDER, "")
@@ -101,7 +101,7 @@ def _image_part(url: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def to_openai_messages(messages: list[Message], encode=image_data_url, *,  # noqa: ANN001
+def to_openai_messages(messages: list[Message], encode=image_data_url, *,
                        inline_tools: bool = False) -> tuple[list[dict[str, Any]], bool]:
     """Our messages → OpenAI chat messages. Returns (messages, continue_final_message).
 
@@ -216,8 +216,8 @@ class OpenAIPolicy:
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client.is_closed:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout, limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+            limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+            self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits)
             self._client_loop = loop
         return self._client
 
