@@ -152,7 +152,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     done_before = lines()
     assert 0 < done_before < N * len(WORKFLOWS), "the run should be killed part-way"
 
-    assert cli_main(["eval", "-c", str(cfg), "--no-progress", "--report"]) == 0
+    assert cli_main(["eval", "-c", str(cfg), "--no-progress"]) == 0
     total = 0
     for p in results.glob("*.jsonl"):
         ids = [json.loads(line)["sample_id"] for line in p.read_text().splitlines()]
@@ -161,7 +161,6 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
         assert p.read_text().startswith(good[: good.rfind("\n") + 1])  # finished rows untouched
         total += len(ids)
     assert total == N * len(WORKFLOWS)
-    assert (tmp_path / "run" / "report" / "table1.md").exists()
     assert len(json.loads((tmp_path / "run" / "run.json").read_text())["sessions"]) == 2
 
 
@@ -178,3 +177,14 @@ def test_report_compares_runs_along_a_tag(tmp_path, capsys):
     assert "| ratio-0.3 | agent |" in (out / "table1.md").read_text()
     assert _is_png(out / "by_search_ratio.png")
     assert "ratio-0.5" in capsys.readouterr().out
+
+
+def test_report_mean_and_std_over_seeds(tmp_path):
+    runs = [run_eval(_cfg(tmp_path, out=f"s{seed}", seed=seed, limit=3)).run_dir for seed in (0, 1)]
+    report = (write_report(runs, tmp_path / "seeds", figures=False, examples=0) / "report.md").read_text()
+    assert "## tiny: accuracy over seeds (mean ± std, %)" in report
+    accs = [load_run(d).cell("Tiny", "agent").accuracy("rule") for d in runs]
+    mean = 100 * sum(accs) / 2
+    sd = 100 * abs(accs[0] - accs[1]) / 2 ** 0.5
+    assert f"| tiny | agent | 0, 1 | {mean:.2f} ± {sd:.2f} |" in report
+    assert "| agent | search_required | False |" in report  # accuracy by kind of question

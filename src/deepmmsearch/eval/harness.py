@@ -223,32 +223,36 @@ class Evaluation:
 
     async def run(self) -> RunResult:
         cfg = self.cfg
-        _seed_everything(cfg.seed)
         info = self._prepare_dir()
         self._load_datasets(info)
         self._build(info)
+        _seed_everything(cfg.seed)  # after the backends are built: seeds torch when one uses it
         store.write_json(self.run_dir / "run.json", info)
         files = {(d.name, w.name): store.ResultsFile.open(store.results_path(self.run_dir, d.name, w.name))
                  for d in cfg.datasets for w in cfg.workflows}
         jobs = [(d.name, w.name, s) for d in cfg.datasets for w in cfg.workflows
                 for s in self.samples[d.name] if s.id not in files[(d.name, w.name)].done]
         total = sum(len(self.samples[d.name]) for d in cfg.datasets) * len(cfg.workflows)
-        t0, new = time.perf_counter(), 0
+        t0 = time.perf_counter()
         bar = _progress(total, total - len(jobs), cfg.progress, cfg.name)
         queue = iter(jobs)
+        committer = store.Committer(files, on_commit=bar.update)
+        writer = asyncio.create_task(committer.run())
 
         async def worker() -> None:
-            nonlocal new
             for ds, wf, sample in queue:
                 rec = await self._evaluate(ds, wf, sample)
-                if rec is not None:
-                    files[(ds, wf)].append(rec)
-                    new += 1
-                bar.update(1)
+                if rec is None:
+                    bar.update(1)
+                else:
+                    committer.put((ds, wf), rec)
 
         try:
             await asyncio.gather(*(worker() for _ in range(max(1, cfg.agent.concurrency))))
         finally:
+            await committer.close()
+            await writer
+            new = committer.committed
             bar.close()
             for f in files.values():
                 f.close()
@@ -289,14 +293,12 @@ def _progress(total: int, initial: int, enabled: bool, desc: str) -> Any:
 
 
 def _seed_everything(seed: int) -> None:
+    """Seed Python's ``random`` and, when a backend has loaded them, numpy and torch."""
     random.seed(seed)
-    try:
-        import numpy as np
-
+    np = sys.modules.get("numpy")
+    if np is not None:
         np.random.seed(seed % (2**32))
-    except ImportError:  # numpy is a core dependency; be safe anyway
-        pass
-    torch = sys.modules.get("torch")  # only when a backend already imported it
+    torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
 

@@ -26,12 +26,15 @@ from deepmmsearch.eval.runs import RunData, load_run
 from deepmmsearch.eval.tables import (
     ablation_table,
     agreement_table,
+    by_kind_table,
     cost_table,
     csv_text,
     judge_cost_table,
     judges_table,
     md_table,
     official_table,
+    seed_groups,
+    seeds_table,
     table1,
     tag_table,
     tool_use_table,
@@ -72,6 +75,9 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, 
                       "Primary judge: " + ", ".join(f"{r.name}: {r.primary}" for r in runs)
                       + ". avg is the unweighted mean over the datasets (* = some missing)."),
              _section("Official scores (%)", official_table(runs))]
+    for group in seed_groups(runs):
+        parts.append(_section(f"{group[0].name}: accuracy over seeds (mean ± std, %)",
+                              seeds_table(group)))
     for run in runs:
         prefix = f"{run.name}: " if len(runs) > 1 else ""
         if len(run.judges) > 1:
@@ -82,6 +88,7 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, 
             parts.append(_section(f"{prefix}judge", judges_table(run)))
         parts.append(_section(f"{prefix}ablations (accuracy %, Δ against the baseline)",
                               ablation_table(run)))
+        parts.append(_section(f"{prefix}accuracy by kind of question (%)", by_kind_table(run)))
     if vary:
         parts.append(_section(f"Runs along `{vary}`", tag_table(runs, vary)))
     parts += [_section("Tool use", tu), _section("Cost and latency per sample", cost),

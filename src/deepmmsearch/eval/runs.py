@@ -24,6 +24,7 @@ class RunData:
     workflows: list[dict[str, Any]]  # label, kind, model, limits, baseline
     tags: dict[str, Any] = field(default_factory=dict)
     sessions: list[dict[str, Any]] = field(default_factory=list)  # run.json sessions
+    seed: int | None = None
     cells: dict[tuple[str, str], CellMetrics] = field(default_factory=dict)
 
     @property
@@ -52,7 +53,8 @@ def load_run(run_dir: str | Path) -> RunData:
         dict.fromkeys(r.dataset for r in records))
     workflows = info.get("workflows") or [{"label": w} for w in dict.fromkeys(r.workflow for r in records)]
     run = RunData(d, info.get("name") or d.name, records, judges, datasets, workflows,
-                  dict(info.get("tags") or {}), list(info.get("sessions") or []))
+                  dict(info.get("tags") or {}), list(info.get("sessions") or []),
+                  info.get("seed"))
     groups: dict[tuple[str, str], list[EvalRecord]] = {}
     for r in records:
         groups.setdefault((r.dataset, r.workflow), []).append(r)

@@ -74,13 +74,22 @@ class ResultsFile:
         fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         return cls(path, {r.sample_id: r for r in records}, fh)
 
-    def append(self, record: EvalRecord) -> None:
+    def write(self, record: EvalRecord) -> None:
+        """Write one row (buffered: durable after :meth:`sync`)."""
         if record.sample_id in self.records:
             raise ValueError(f"{self.path.name}: sample {record.sample_id!r} is already recorded")
         self._fh.write(record.to_json() + "\n")
+        self.records[record.sample_id] = record
+
+    def sync(self) -> None:
+        """Flush and fsync: every row written so far survives a kill or a power cut."""
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        self.records[record.sample_id] = record
+
+    def append(self, record: EvalRecord) -> None:
+        """Write one row and make it durable."""
+        self.write(record)
+        self.sync()
 
     def close(self) -> None:
         if not self._fh.closed:
@@ -91,6 +100,67 @@ class ResultsFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Committer:
+    """Commits finished records from many concurrent episodes without blocking the event loop.
+
+    Workers :meth:`put` records; one task takes everything that has arrived, writes it and
+    fsyncs each touched file once, in a worker thread (group commit), then calls ``on_commit``
+    with the number committed. ``await close()`` commits what is left. A record is durable
+    within one fsync of finishing; a kill loses at most the records not yet committed, which a
+    resumed run redoes.
+
+        committer = Committer(files, on_commit=bar.update)
+        task = asyncio.create_task(committer.run())
+        committer.put(key, record)  # from any worker
+        await committer.close()
+    """
+
+    def __init__(self, files: dict[Any, ResultsFile], on_commit: Any = None) -> None:
+        import asyncio
+
+        self.files = files
+        self.on_commit = on_commit
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.committed = 0
+        self._task: asyncio.Task | None = None
+
+    def _commit(self, batch: list[tuple[Any, EvalRecord]]) -> None:
+        touched = []
+        for key, rec in batch:
+            self.files[key].write(rec)
+            if key not in touched:
+                touched.append(key)
+        for key in touched:
+            self.files[key].sync()
+
+    async def run(self) -> None:
+        import asyncio
+
+        self._task = asyncio.current_task()
+        done = False
+        while not done:
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            done = any(item is None for item in batch)
+            items = [item for item in batch if item is not None]
+            if items:
+                await asyncio.to_thread(self._commit, items)
+                self.committed += len(items)
+                if self.on_commit is not None:
+                    self.on_commit(len(items))
+
+    def put(self, key: Any, record: EvalRecord) -> None:
+        if self._task is not None and self._task.done() and self._task.exception() is not None:
+            raise self._task.exception()  # the disk failed: stop evaluating
+        self.queue.put_nowait((key, record))
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+        if self._task is not None:
+            await self._task
 
 
 def read_results(path: str | Path, *, repair: bool = False) -> list[EvalRecord]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from deepmmsearch.eval.metrics import agreement, judge_stats, mean_of
+from deepmmsearch.eval.metrics import accuracy_by, agreement, judge_stats, mean_of
 from deepmmsearch.eval.runs import RunData
 
 
@@ -218,4 +220,59 @@ def tag_table(runs: Sequence[RunData], tag: str) -> tuple[list[str], list[list[A
             used = [1 - c.tool_use.get("none", 0.0) for c in cells if c is not None and c.n]
             rows.append([run.tags.get(tag, "-"), run.name, wf["label"], pct(mean_of(accs)),
                          *(pct(a) for a in accs), pct(mean_of(used), 1)])
+    return headers, rows
+
+
+MAX_GROUPS = 20  # a breakdown with more distinct values than this is left out
+
+
+def by_kind_table(run: RunData) -> tuple[list[str], list[list[Any]]] | None:
+    """Primary-judge accuracy by search need, category and question type (search-free questions
+    are where forced retrieval hurts: the paper's OK-VQA / A-OKVQA finding)."""
+    headers = ["workflow", "by", "value", "n", "accuracy"]
+    rows = []
+    for wf in run.workflows:
+        recs = run.records_of(workflow=wf["label"])
+        for attr in ("search_required", "category", "question_type"):
+            values = {getattr(r, attr) for r in recs}
+            if values <= {None} or len(values) > MAX_GROUPS:
+                continue
+            for value, s in accuracy_by(recs, run.primary, attr).items():
+                rows.append([wf["label"], attr, value, s.n_graded + s.n_unparseable + s.n_missing,
+                             pct(s.accuracy)])
+    return (headers, rows) if rows else None
+
+
+def seed_groups(runs: Sequence[RunData]) -> list[list[RunData]]:
+    """Runs that differ only in their seed (same name and tags): repeated evaluations."""
+    groups: dict[tuple[str, str], list[RunData]] = {}
+    for r in runs:
+        groups.setdefault((r.name, json.dumps(r.tags, sort_keys=True, default=str)), []).append(r)
+    return [g for g in groups.values() if len({r.seed for r in g}) > 1]
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.fmean(values):.2f} ± {100 * sd:.2f}"
+
+
+def seeds_table(group: Sequence[RunData]) -> tuple[list[str], list[list[Any]]]:
+    """Accuracy mean ± standard deviation over the seeds of one group of runs."""
+    datasets = all_datasets(group)
+    headers = ["run", "workflow", "seeds", "avg", *datasets]
+    rows = []
+    for wf in dict.fromkeys(w["label"] for r in group for w in r.workflows):
+        per_ds: list[list[float]] = [[] for _ in datasets]
+        avgs = []
+        for r in group:
+            accs = [r.cell(d, wf).accuracy(r.primary) if r.cell(d, wf) else None for d in datasets]
+            for i, a in enumerate(accs):
+                if a is not None:
+                    per_ds[i].append(a)
+            if mean_of(accs) is not None:
+                avgs.append(mean_of(accs))
+        rows.append([group[0].name, wf, ", ".join(str(r.seed) for r in group), _mean_std(avgs),
+                     *(_mean_std(v) for v in per_ds)])
     return headers, rows
