@@ -67,8 +67,11 @@ class Counters:
     response_tokens: int = 0
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower()))
+    return set(_WORD.findall(text.lower()))
 
 
 class Episode:
