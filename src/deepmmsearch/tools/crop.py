@@ -8,6 +8,7 @@ with a clear error for a missing or corrupt file.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
@@ -20,18 +21,27 @@ class ImageLoadError(ValueError):
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation and convert any PIL mode to 8-bit RGB.
+
+    Transparency is composited on white; high bit-depth and float images (``I;16``, ``I``, ``F``)
+    are scaled from their own range (min(0, lowest) .. highest) to 0-255.
+    """
     img = ImageOps.exif_transpose(img) or img
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+    if img.mode == "La":  # premultiplied alpha: PIL converts it only to LA
+        img = img.convert("LA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         bg = Image.new("RGB", rgba.size, (255, 255, 255))
         bg.paste(rgba, mask=rgba.getchannel("A"))
         return bg
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         import numpy as np
 
-        arr = np.asarray(img, dtype=np.float64)
-        hi = arr.max() or 1.0
-        img = Image.fromarray((arr * (255.0 / hi)).clip(0, 255).astype("uint8"), "L")
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        lo = min(0.0, float(arr.min())) if arr.size else 0.0
+        hi = float(arr.max()) if arr.size else 1.0
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        img = Image.fromarray(((arr - lo) * scale).clip(0, 255).astype("uint8"), "L")
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
@@ -43,12 +53,15 @@ def load_image(path: str | Path) -> Image.Image:
         with Image.open(p) as im:
             im.load()
             return to_rgb(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageLoadError(f"cannot read image {p}: {exc}") from None
 
 
 def clamp_box(box: Box, width: int, height: int) -> Box | None:
-    """Order the corners and clamp to the image; None when nothing of the box lies inside."""
+    """Order the corners and clamp to the image; None when nothing of the box lies inside
+    (or a coordinate is not a finite number)."""
+    if not all(math.isfinite(v) for v in box.as_list()):
+        return None
     x1, x2 = sorted((box.x1, box.x2))
     y1, y2 = sorted((box.y1, box.y2))
     x1, x2 = max(0.0, x1), min(float(width), x2)

@@ -4,16 +4,18 @@
   for "not found").
 - ``self``: the policy grounds the entity itself by writing a box in ``<img_search>`` — pixel
   coordinates ``[x1, y1, x2, y2]`` of the image it saw, or Qwen2.5-VL's ``{"bbox_2d": [...]}``.
-  The episode passes such boxes straight to the crop; as a grounder it parses an expression that
-  is a box, rescaling from the model's input resolution (``input_size``) when given, and returns
-  None for plain text.
+  The toolbox maps such boxes to original pixels with ``SelfGrounder.to_original`` (``coords``:
+  ``pixels`` with an optional ``input_size``, ``qwen2.5-vl`` resized-input pixels, ``norm1000``);
+  as a grounder it parses an expression that is a box and returns None for plain text.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from deepmmsearch.protocol import parse_box
+from deepmmsearch.registry import ConfigError, did_you_mean
 from deepmmsearch.tools.cache import normalise_query
 from deepmmsearch.types import Box
 
@@ -36,18 +38,76 @@ class FixedGrounder:
         return Box(w / 4, h / 4, 3 * w / 4, 3 * h / 4)
 
 
+def qwen_resized_size(width: int, height: int, *, factor: int = 28, min_pixels: int = 56 * 56,
+                      max_pixels: int = 28 * 28 * 1280) -> tuple[int, int]:
+    """(width, height) a Qwen2-VL / Qwen2.5-VL image processor resizes an image to.
+
+    Each side is rounded to a multiple of ``factor`` (patch 14 x merge 2), then the area is
+    scaled into [min_pixels, max_pixels] keeping the aspect ratio. Pass the processor's own
+    ``min_pixels`` / ``max_pixels`` (its ``size`` shortest_edge / longest_edge).
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"bad image size {width}x{height}")
+    h_bar = max(factor, round(height / factor) * factor)
+    w_bar = max(factor, round(width / factor) * factor)
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return w_bar, h_bar
+
+
+COORDS = ("pixels", "qwen2.5-vl", "norm1000")
+
+
 class SelfGrounder:
+    """The policy wrote the box. ``coords`` says in which frame:
+
+    - ``pixels`` (default): pixels of the image the model saw; with ``input_size: [w, h]`` the
+      box is rescaled from that size to the original.
+    - ``qwen2.5-vl``: pixels of the processor's resized input, computed by
+      :func:`qwen_resized_size` from ``min_pixels`` / ``max_pixels`` (Qwen2.5-VL ``bbox_2d``).
+    - ``norm1000``: 0-1000 normalised coordinates (Qwen2-VL box tokens, Qwen3-VL ``bbox_2d``).
+
+    The toolbox calls :meth:`to_original` on a box parsed from ``<img_search>``; :meth:`ground`
+    does the same for an expression that is a box and returns None for plain text.
+    """
+
     name = "self"
 
-    def __init__(self, input_size: list[int] | None = None) -> None:
-        # (width, height) of the image as the model saw it (Qwen2.5-VL: the resized input)
+    def __init__(self, input_size: list[int] | None = None, coords: str = "pixels",
+                 min_pixels: int = 56 * 56, max_pixels: int = 28 * 28 * 1280) -> None:
+        if coords not in COORDS:
+            raise ConfigError(f"self grounder: coords must be one of {', '.join(COORDS)}, got {coords!r}"
+                              f"{did_you_mean(coords, COORDS)}")
+        if input_size is not None and (len(input_size) != 2 or min(input_size) <= 0):
+            raise ConfigError(f"self grounder: input_size must be [width, height], got {input_size!r}")
         self.input_size = tuple(input_size) if input_size else None
+        self.coords = coords
+        self.min_pixels = min_pixels
+        self.max_pixels = max_pixels
+
+    def frame(self, image_size: tuple[int, int]) -> tuple[float, float]:
+        """(width, height) of the frame the model's coordinates refer to."""
+        if self.coords == "norm1000":
+            return 1000.0, 1000.0
+        if self.coords == "qwen2.5-vl":
+            return qwen_resized_size(*image_size, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+        return self.input_size or image_size
+
+    def to_original(self, box: Box, image_size: tuple[int, int]) -> Box:
+        fw, fh = self.frame(image_size)
+        sx, sy = image_size[0] / fw, image_size[1] / fh
+        if sx == 1 and sy == 1:
+            return box
+        return Box(box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy)
 
     async def ground(self, image: Any, expression: str) -> Box | None:
         box = parse_box(expression)
         if box is None:
             return None
-        if self.input_size:
-            sx, sy = image.size[0] / self.input_size[0], image.size[1] / self.input_size[1]
-            box = Box(box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy)
-        return box
+        return self.to_original(box, tuple(image.size))
