@@ -15,7 +15,7 @@ from typing import Any
 from deepmmsearch.agent.state import ToolRequest
 from deepmmsearch.tools.base import Grounder, ImageSearch, Summarizer, TextSearch
 from deepmmsearch.tools.cache import ReplayMiss, ToolCache, image_digest, make_key, normalise_query
-from deepmmsearch.tools.crop import ImageLoadError, crop_box, draw_box, load_image
+from deepmmsearch.tools.crop import ImageLoadError, crop_box, draw_box, load_image, to_rgb
 from deepmmsearch.types import Box, SearchHit, ToolCall
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,9 @@ class Toolbox:
 
     # -- the tools ---------------------------------------------------------------------------
 
-    async def run(self, req: ToolRequest, *, question: str, image: str | None, episode_id: str = "ep") -> ToolCall:
+    async def run(self, req: ToolRequest, *, question: str, image: str | Any | None,
+                  episode_id: str = "ep") -> ToolCall:
+        """Run one tool request. ``image``: a path, or an already decoded PIL image (veRL)."""
         t0 = time.perf_counter()
         if req.kind == "text_search":
             call = ToolCall("text_search", getattr(self.text_search, "name", "none"), query=req.query)
@@ -169,7 +171,7 @@ class Toolbox:
             call.summary, _ = await self._summary("text", question, req.query, call.hits)
 
     async def _run_image(self, call: ToolCall, req: ToolRequest, question: str,
-                         image_path: str | None, episode_id: str) -> None:
+                         image_path: str | Any | None, episode_id: str) -> None:
         if self.image_search is None:
             raise RuntimeError("no image search backend is configured")
         if image_path is None:
@@ -177,7 +179,10 @@ class Toolbox:
         try:
             # decoding (and hashing, saving) runs in a thread: a 12-megapixel JPEG takes tens of
             # milliseconds, which would stall every other episode on the event loop
-            image = await asyncio.to_thread(load_image, image_path)
+            if isinstance(image_path, (str, Path)):
+                image = await asyncio.to_thread(load_image, image_path)
+            else:  # an already decoded PIL image (the veRL agent loop passes the dataset's)
+                image = to_rgb(image_path)
         except ImageLoadError as exc:
             raise RuntimeError(str(exc)) from None
         target = image
