@@ -63,7 +63,7 @@ def _config(root: Path, out: str, latency: float, concurrency: int, cache: str) 
     }, expect="eval")
 
 
-async def _bare(cfg, n_samples: int) -> float:  # noqa: ANN001
+async def _bare(cfg, n_samples: int) -> float:
     from deepmmsearch.registry import DATASET
 
     samples = list(DATASET.build(cfg.datasets[0].loader).samples)[:n_samples]
@@ -74,7 +74,7 @@ async def _bare(cfg, n_samples: int) -> float:  # noqa: ANN001
     return time.perf_counter() - t0
 
 
-async def _harness(cfg) -> tuple[float, float]:  # noqa: ANN001
+async def _harness(cfg) -> tuple[float, float]:
     """(total seconds, seconds of the evaluation loop alone: setup excluded)."""
     t0 = time.perf_counter()
     result = await Evaluation(cfg).run()
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
               f"bare driver {n / bare:.1f}/s; eval harness {n / loop:.1f}/s in its loop "
               f"(ratio {bare / loop:.2f}, goal >= 0.8), {n / total:.1f}/s with its setup "
               f"({total - loop:.2f} s: config, dataset, git, backends)")
-        seq_total, seq = asyncio.run(_harness(_config(root, "h1", lat, 1, "off")))
+        _, seq = asyncio.run(_harness(_config(root, "h1", lat, 1, "off")))
         print(f"(b) concurrency 1: {n / seq:.1f}/s; concurrency 16: {n / loop:.1f}/s; "
               f"speed-up {seq / loop:.1f}x")
         asyncio.run(_harness(_config(root, "record", lat, 16, "live")))

@@ -188,3 +188,22 @@ def test_report_mean_and_std_over_seeds(tmp_path):
     sd = 100 * abs(accs[0] - accs[1]) / 2 ** 0.5
     assert f"| tiny | agent | 0, 1 | {mean:.2f} ± {sd:.2f} |" in report
     assert "| agent | search_required | False |" in report  # accuracy by kind of question
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"workflows": [{"kind": "agent"}, {"kind": "agent"}]}, "labels must be unique"),
+    ({"workflows": [{"kind": "agent", "label": "a b"}, {"kind": "agent", "label": "a/b"}]},
+     "as file names"),
+    ({"workflows": [{"kind": "agnet"}]}, "did you mean 'agent'"),
+    ({"workflows": [{"kind": "agent", "limits": {"crop_serch": False}}]}, "crop_search"),
+    ({"workflows": [{"kind": "agent", "baseline": "nope"}]}, "not a workflow label"),
+    ({"judges": ["rul"]}, "did you mean 'rule'"),
+    ({"datasets": [{"loader": {"name": "jsonl", "paht": "x"}}]}, "unknown option 'paht'"),
+    ({"datasets": []}, "at least one dataset"),
+])
+def test_bad_configs_are_refused_before_running(tmp_path, change, error):
+    data = eval_config(tmp_path / "world", tmp_path / "run")
+    data.update(change)
+    with pytest.raises(ConfigError, match=error):
+        load_config(data=data, expect="eval")
+    assert not (tmp_path / "run").exists()

@@ -14,6 +14,7 @@ from typing import Any
 
 from deepmmsearch.config import AgentConfig, Limits, build_dataclass
 from deepmmsearch.eval.judging import judge_label
+from deepmmsearch.eval.store import safe_name
 from deepmmsearch.eval.workflows import WORKFLOWS
 from deepmmsearch.registry import DATASET, ComponentSpec, ConfigError, did_you_mean
 
@@ -74,8 +75,10 @@ class EvalConfig:
             raise ConfigError("judges: list at least one judge")
         if self.limit is not None and self.limit < 1:
             raise ConfigError("limit must be >= 1")
-        _unique("datasets", [d.name for d in self.datasets])
-        _unique("workflows", [w.name for w in self.workflows])
+        for what, items in (("datasets", [d.name for d in self.datasets]),
+                            ("workflows", [w.name for w in self.workflows])):
+            _unique(what, items)
+            _unique(f"{what} (as file names)", [safe_name(x) for x in items])
         for i, d in enumerate(self.datasets):
             DATASET.validate(d.loader)
             if "/" in d.name or not d.name.strip():
