@@ -144,3 +144,9 @@ def test_kill_9_and_resume_loses_and_duplicates_nothing(tmp_path):
     assert (out / "selected_ids.txt").read_text() == (Path(clean.sft_dir) / "selected_ids.txt").read_text()
     assert Counter(r["failed"] for r in after) == Counter(
         r["failed"] for r in read_jsonl(tmp_path / "clean" / "run" / "episodes.jsonl"))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "distill").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_distill_configs_validate(path):
+    cfg = load_config(path, expect="distill")
+    assert cfg.stage == "distill" and 0 <= cfg.search_ratio <= 1
