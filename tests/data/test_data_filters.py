@@ -155,6 +155,18 @@ async def test_taxonomy_labellers():
     assert await llm.label(Sample("6", "What?", ["a"], category="own")) == ("own", "dataset")
     assert model.n == 2 and llm.counts == {"llm": 1, "unparsed": 1, "dataset": 1}
 
+    class Seeing(Model):
+        async def generate(self, request):
+            self.request = request
+            return Generation("plants and fungi")
+
+    seeing = Seeing()
+    vis = build_labeller(TaxonomyConfig(method="llm", policy={"name": "scripted", "turns": ["x"]},
+                                        with_image=True), policy=seeing)
+    assert await vis.label(Sample("7", "What is it?", ["a"], image="pic.png")) == ("plants and fungi", "llm")
+    msg = seeing.request.messages[0]
+    assert msg.images == ("pic.png",) and msg.content.startswith("<image>")
+
 
 def test_journal_with_fsync_interval_still_flushes_every_line(tmp_path):
     j = Journal(tmp_path / "j.jsonl", fsync_interval_s=60)

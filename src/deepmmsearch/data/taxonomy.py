@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from deepmmsearch.protocol import IMAGE_PLACEHOLDER
 from deepmmsearch.registry import ComponentSpec, ConfigError
 from deepmmsearch.types import Message, Sample
 
@@ -75,6 +76,7 @@ class TaxonomyConfig:
     mapping: dict[str, str] = field(default_factory=dict)  # dataset category -> category
     policy: ComponentSpec | None = None  # the LLM labeller (method llm / auto)
     cache: str | None = None  # SQLite file caching LLM labels
+    with_image: bool = False  # also show the model the image (multimodal labeller)
     other: str = "other"
 
     def __post_init__(self) -> None:
@@ -136,15 +138,18 @@ class Labeller:
         from deepmmsearch.policies.base import GenerationRequest
         from deepmmsearch.tools.cache import make_key
 
-        key = make_key("taxonomy", list(self.cfg.categories), sample.question,
+        with_image = self.cfg.with_image and sample.image is not None
+        key = make_key("taxonomy", list(self.cfg.categories), sample.question, with_image and sample.image,
                        getattr(self.policy, "name", ""), getattr(self.policy, "model", ""))
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return hit["category"], "llm"
         prompt = LABEL_PROMPT.format(categories="; ".join(self.cfg.categories),
                                      question=sample.question)
+        message = (Message("user", f"{IMAGE_PLACEHOLDER}{prompt}", images=(sample.image,))
+                   if with_image else Message("user", prompt))
         try:
             gen = await self.policy.generate(GenerationRequest(
-                messages=[Message("user", prompt)], max_new_tokens=32, stop=(),
+                messages=[message], max_new_tokens=32, stop=(), image=sample.image if with_image else None,
                 episode_id="taxonomy", question=sample.question,
                 metadata={"role": "taxonomy", "id": sample.id}))
         except Exception as exc:  # noqa: BLE001 - a failed label is "other", counted
