@@ -143,6 +143,7 @@ POLICY = Registry(
         "hf": "deepmmsearch.policies.hf:HFPolicy",
         "openai": "deepmmsearch.policies.openai_compat:OpenAIPolicy",
         "simweb-expert": "deepmmsearch.simweb.expert:ExpertPolicy",
+        "simweb-prior": "deepmmsearch.simweb.baseline:PriorPolicy",
     },
 )
 
