@@ -44,6 +44,11 @@ def _rows(runs: Sequence[RunData]) -> list[tuple[RunData, str, str]]:
     return [(run, wf["label"], row_label(run, wf["label"], many)) for run in runs for wf in run.workflows]
 
 
+def _rows_with(rows: list[tuple[RunData, str, str]], dataset: str) -> list[tuple[RunData, str, str]]:
+    """The rows that evaluated ``dataset`` (several runs may cover different datasets)."""
+    return [r for r in rows if r[0].cell(dataset, r[1]) is not None]
+
+
 def _grid(plt: Any, n: int, width: float = 4.2, height: float = 3.4) -> tuple[Any, list[Any]]:
     cols = min(3, max(1, n))
     rows = math.ceil(n / cols)
@@ -79,16 +84,17 @@ def accuracy_figure(runs: Sequence[RunData], path: Path) -> Path:
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"Accuracy ({runs[0].primary} judge)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
 
 
 def tool_use_figure(runs: Sequence[RunData], path: Path) -> Path:
     plt = _plt()
     datasets = all_datasets(runs)
-    rows = _rows(runs)
-    fig, axes = _grid(plt, len(datasets), width=max(4.2, 0.8 * len(rows) + 1.5))
+    all_rows = _rows(runs)
+    fig, axes = _grid(plt, len(datasets), width=max(4.2, 0.8 * len(all_rows) + 1.5))
     for ax, d in zip(axes, datasets):
+        rows = _rows_with(all_rows, d)
         bottom = [0.0] * len(rows)
         for p in TOOL_PATTERNS:
             vals = [100 * (run.cell(d, wf).tool_use.get(p, 0.0) if run.cell(d, wf) else 0.0)
@@ -109,9 +115,10 @@ def tool_use_figure(runs: Sequence[RunData], path: Path) -> Path:
 def text_search_figure(runs: Sequence[RunData], path: Path) -> Path:
     plt = _plt()
     datasets = all_datasets(runs)
-    rows = _rows(runs)
+    all_rows = _rows(runs)
     fig, axes = _grid(plt, len(datasets))
     for ax, d in zip(axes, datasets):
+        rows = _rows_with(all_rows, d)
         cells = [run.cell(d, wf) for run, wf, _ in rows]
         top = max([int(k) for c in cells if c for k in c.text_search_hist] or [0])
         width = 0.8 / max(1, len(rows))
@@ -133,9 +140,10 @@ def text_search_figure(runs: Sequence[RunData], path: Path) -> Path:
 def crop_figure(runs: Sequence[RunData], path: Path) -> Path:
     plt = _plt()
     datasets = all_datasets(runs)
-    rows = _rows(runs)
-    fig, axes = _grid(plt, len(datasets), width=max(4.2, 0.8 * len(rows) + 1.5))
+    all_rows = _rows(runs)
+    fig, axes = _grid(plt, len(datasets), width=max(4.2, 0.8 * len(all_rows) + 1.5))
     for ax, d in zip(axes, datasets):
+        rows = _rows_with(all_rows, d)
         cells = [run.cell(d, wf) for run, wf, _ in rows]
         crop = [100 * c.crop_searches / c.n if c and c.n else 0.0 for c in cells]
         whole = [100 * c.whole_searches / c.n if c and c.n else 0.0 for c in cells]
