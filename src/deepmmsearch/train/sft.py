@@ -158,12 +158,15 @@ def run_sft(cfg: SFTRunConfig) -> SFTResult:
     from deepmmsearch.config import dump_config
 
     dump_config(cfg, out / "config.yaml")
-    model, processor, examples = load_start_model(cfg)
-    train_rows, eval_rows = prepare_data(cfg, processor, examples)
-    trainer = build_trainer(cfg, model, processor, train_rows, eval_rows)
     ckpt = resume_path(cfg)
     if ckpt:
         log.info("resuming from %s", ckpt)
+    # Full fine-tuning: the checkpoint's weights are loaded here with from_pretrained, because
+    # transformers' Trainer reloads them with a non-strict load_state_dict that does not map
+    # Qwen2.5-VL's saved key layout (visual.*, model.layers.*) and silently loads nothing.
+    model, processor, examples = load_start_model(cfg, weights_from=ckpt if cfg.method == "full" else None)
+    train_rows, eval_rows = prepare_data(cfg, processor, examples)
+    trainer = build_trainer(cfg, model, processor, train_rows, eval_rows)
     result = trainer.train(resume_from_checkpoint=ckpt)
     model_dir, adapter_dir = save_outputs(cfg, trainer, processor)
     history = list(trainer.state.log_history)

@@ -43,9 +43,11 @@ def _precision(cfg: SFTRunConfig) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
-def load_start_model(cfg: SFTRunConfig) -> tuple[Any, Any, list[SFTExample]]:
+def load_start_model(cfg: SFTRunConfig, weights_from: str | None = None
+                     ) -> tuple[Any, Any, list[SFTExample]]:
     """(model, processor, examples). ``tiny``: a tokenizer trained on the data + a random model,
-    saved to ``out/init`` (the base of the adapter; reused when resuming)."""
+    saved to ``out/init`` (the base of the adapter; reused when resuming). ``weights_from``: a
+    full fine-tuning checkpoint whose weights replace the start model's."""
     from deepmmsearch.models.loading import load_model_and_processor, save_model_dir
 
     examples = read_examples(cfg.data, image_root=cfg.image_root, limit=cfg.max_examples)
@@ -66,6 +68,10 @@ def load_start_model(cfg: SFTRunConfig) -> tuple[Any, Any, list[SFTExample]]:
             "bfloat16" if _precision(cfg) == "bf16" else "float16")
         model, processor = load_model_and_processor(
             cfg.model, device="cpu", dtype=dtype, min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels)
+    if weights_from is not None:
+        from transformers import AutoModelForImageTextToText
+
+        model = AutoModelForImageTextToText.from_pretrained(weights_from, dtype=model.dtype)
     model.config.use_cache = False
     model.train()
     return model, processor, examples
