@@ -75,7 +75,7 @@ def grpo_config(world: dict, model_dir: Path, out: Path, **overrides):
             "text_search": {"name": "fixture", "responses": world["text_hits"]},
             "image_search": {"name": "fixture", "responses": world["image_hits"]},
             "summarizer": {"name": "none"},
-            "limits": {"max_turns": 4, "max_new_tokens_per_turn": 24, "max_response_tokens": 96},
+            "limits": {"max_turns": 4, "max_new_tokens_per_turn": 48, "max_response_tokens": 160},
         },
         "judge": {"name": "rule"},
         "out": str(out),
