@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import random
 import shutil
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -102,7 +103,9 @@ _SHARED: dict[str, Any] = {}
 
 def _map(fn, items: list, jobs: int, desc: str, progress: bool) -> list:
     bar = {"desc": desc, "total": len(items), "disable": not progress, "mininterval": 1.0}
-    if jobs <= 1 or len(items) < 64 or "fork" not in mp.get_all_start_methods():
+    # fork only from a process without torch's thread pools (forking them can deadlock)
+    if jobs <= 1 or len(items) < 16 or "fork" not in mp.get_all_start_methods() \
+            or "torch" in sys.modules:
         return [fn(x) for x in tqdm(items, **bar)]
     with mp.get_context("fork").Pool(jobs) as pool:
         return list(tqdm(pool.imap(fn, items, chunksize=32), **bar))

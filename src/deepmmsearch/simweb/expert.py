@@ -220,7 +220,20 @@ class ExpertPolicy:
                 return other
 
     def _wrong_value(self, q: Question, e: Entity) -> str:
+        """A clearly wrong value: a stale version, else another entity's (numbers off by > 10%)."""
         attr = e.attr(q.attribute)
-        if attr.dated:
-            return format_value(attr, str(e.dated[attr.key][0][1]))  # the stale first version
-        return format_value(attr, self._other(e, q).value(attr.key))
+        true = e.value(attr.key)
+        cands = [str(v) for _, v in e.dated.get(attr.key, [])[:-1]]
+        rng = random.Random(f"expert-wrong:{self.seed}:{q.id}")
+        same = self.world.by_category[e.category]
+        cands += [same[rng.randrange(len(same))].value(attr.key) for _ in range(20)]
+        for v in cands:
+            if attr.kind == "number":
+                if abs(int(v) - int(true)) > 0.1 * abs(int(true)):
+                    return format_value(attr, v)
+            elif attr.kind == "year":
+                if v != true:
+                    return format_value(attr, v)
+            elif v.split()[-1] != true.split()[-1]:
+                return format_value(attr, v)
+        return GIVE_UP
