@@ -192,9 +192,6 @@ class Toolbox:
                 box, call.grounder = await self._ground(image, req.query)
             else:
                 call.grounder = "self"
-                to_original = getattr(self.grounder, "to_original", None)  # SelfGrounder coords
-                if to_original is not None:
-                    box = to_original(box, image.size)
                 if getattr(self.grounder, "name", None) == "self":
                     # the configured self-grounder maps the model's input size to the image's
                     box = await self.grounder.ground(image, req.query) or box
