@@ -41,7 +41,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
         lo = min(0.0, float(arr.min())) if arr.size else 0.0
         hi = float(arr.max()) if arr.size else 1.0
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        img = Image.fromarray(((arr - lo) * scale).clip(0, 255).astype("uint8"), "L")
+        img = Image.fromarray(np.rint((arr - lo) * scale).clip(0, 255).astype("uint8"), "L")
     return img.convert("RGB") if img.mode != "RGB" else img
 
 

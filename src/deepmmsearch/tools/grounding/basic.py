@@ -1,7 +1,7 @@
 """Grounders that need no model.
 
 - ``fixed``: a fake that returns the same box (or, with ``boxes``, a box per expression; ``None``
-  for "not found").
+  for "not found"), clamped to the image (None when it lies outside).
 - ``self``: the policy grounds the entity itself by writing a box in ``<img_search>`` — pixel
   coordinates ``[x1, y1, x2, y2]`` of the image it saw, or Qwen2.5-VL's ``{"bbox_2d": [...]}``.
   The toolbox maps such boxes to original pixels with ``SelfGrounder.to_original`` (``coords``:
@@ -17,6 +17,7 @@ from typing import Any
 from deepmmsearch.protocol import parse_box
 from deepmmsearch.registry import ConfigError, did_you_mean
 from deepmmsearch.tools.cache import normalise_query
+from deepmmsearch.tools.crop import clamp_box
 from deepmmsearch.types import Box
 
 
@@ -30,12 +31,14 @@ class FixedGrounder:
 
     async def ground(self, image: Any, expression: str) -> Box | None:
         key = normalise_query(expression)
+        w, h = image.size
         if key in self.boxes:
-            return self.boxes[key]
-        if self.box is not None:
-            return self.box
-        w, h = image.size  # default: the central quarter
-        return Box(w / 4, h / 4, 3 * w / 4, 3 * h / 4)
+            box = self.boxes[key]
+        elif self.box is not None:
+            box = self.box
+        else:  # default: the central quarter
+            box = Box(w / 4, h / 4, 3 * w / 4, 3 * h / 4)
+        return None if box is None else clamp_box(box, w, h)
 
 
 def qwen_resized_size(width: int, height: int, *, factor: int = 28, min_pixels: int = 56 * 56,
@@ -110,4 +113,4 @@ class SelfGrounder:
         box = parse_box(expression)
         if box is None:
             return None
-        return self.to_original(box, tuple(image.size))
+        return clamp_box(self.to_original(box, tuple(image.size)), *image.size)

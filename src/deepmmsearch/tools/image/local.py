@@ -39,7 +39,7 @@ from deepmmsearch.types import SearchHit
 log = logging.getLogger(__name__)
 
 WINDOWS = {"none": (), "center": (0.9, 0.8), "grid": (0.9, 0.8)}
-HNSW_ABOVE = 200_000  # auto: exact search below this many vectors, HNSW above
+HNSW_ABOVE = 20_000  # auto: exact search up to this many vectors, HNSW above
 
 
 def _faiss():
