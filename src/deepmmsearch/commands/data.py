@@ -39,7 +39,8 @@ def configure(p: argparse.ArgumentParser) -> None:
             q.add_argument("--prompt-style", default="agent", choices=("agent", "question"))
             q.add_argument("--images", choices=("path", "bytes"), default=None,
                            help="store image paths or bytes (default: trl path, verl bytes)")
-            q.add_argument("--agent-name", default="tool_agent", help="veRL agent loop name")
+            q.add_argument("--agent-name", default="deepmmsearch_agent",
+                           help="veRL agent loop (deepmmsearch_agent, or tool_agent: veRL's own)")
         if name == "score":
             q.add_argument("--predictions", required=True, help="JSONL with id + prediction")
 

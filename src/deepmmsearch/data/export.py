@@ -158,7 +158,7 @@ def write_trl(samples: Sequence[Sample], path: str | Path, *, prompts: PromptSet
 
 
 def verl_rows(samples: Sequence[Sample], *, prompts: PromptSet | str = "paper",
-              prompt_style: str = "agent", agent_name: str = "tool_agent",
+              prompt_style: str = "agent", agent_name: str = "deepmmsearch_agent",
               data_source: str | None = None, reward_style: str = "model",
               images: str = "bytes") -> list[dict[str, Any]]:
     _check_images(images)
