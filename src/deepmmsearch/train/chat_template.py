@@ -110,11 +110,9 @@ def render_text(messages: Sequence[Message], *, add_generation_prompt: bool = Tr
 # The same template in Jinja, for tokenizer/processor ``apply_chat_template`` (vLLM, TRL). String
 # content may hold ``<image>`` placeholders; list content follows the HF parts format. Assistant
 # text is wrapped in generation markers so ``return_assistant_tokens_mask`` marks exactly it.
-CHAT_TEMPLATE = (
+# JINJA_MESSAGE_BODY sets ``body`` for message ``m`` (other templates, e.g. veRL's, reuse it).
+JINJA_MESSAGE_BODY = (
     "{%- set vis = '<|vision_start|><|image_pad|><|vision_end|>' -%}"
-    "{%- for m in messages -%}"
-    "{%- set prev = messages[loop.index0 - 1].role if not loop.first else none -%}"
-    "{%- set nxt = messages[loop.index0 + 1].role if not loop.last else none -%}"
     "{%- if m.content is string -%}"
     "{%- set body = m.content | replace('<image>', vis) -%}"
     "{%- else -%}"
@@ -125,6 +123,12 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- set body = ns.s -%}"
     "{%- endif -%}"
+)
+CHAT_TEMPLATE = (
+    "{%- for m in messages -%}"
+    "{%- set prev = messages[loop.index0 - 1].role if not loop.first else none -%}"
+    "{%- set nxt = messages[loop.index0 + 1].role if not loop.last else none -%}"
+    + JINJA_MESSAGE_BODY +
     "{%- if m.role in ['system', 'user'] -%}"
     "{%- if prev == 'tool' -%}{{ '<|im_end|>\\n' }}{%- endif -%}"
     "{{ '<|im_start|>' + m.role + '\\n' + body + '<|im_end|>\\n' }}"
