@@ -17,7 +17,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", default=[], help="config overrides a.b=c")
 
 
-def print_event(event, stream=sys.stdout) -> None:
+def print_event(event, stream=None) -> None:
+    stream = stream or sys.stdout  # looked up per call: tests and servers swap sys.stdout
     d = event.data
     if event.kind == "turn":
         print(f"\n[turn {d['index']}] model:", file=stream)
