@@ -15,8 +15,8 @@ It reads the ``<information>`` it is given to decide the next step, like a model
   wordings while the information does not state the fact, then the answer — or the give-up answer.
 
 Noise (probabilities, drawn per question from ``seed``, so reruns are identical) gives the
-distillation filters something to remove: ``p_wrong_query`` (the first text query names another
-entity), ``p_unneeded_search`` (an image search before a search-free answer, or an extra text
+distillation filters something to remove: ``p_wrong_query`` (the first text query carries a
+mangled name — a tiny model's typical slip — and the teacher then retries with the right one), ``p_unneeded_search`` (an image search before a search-free answer, or an extra text
 search after the fact was found) and ``p_wrong_answer`` (a stale or another entity's value).
 Works with both prompt sets: it only reads tool messages and writes our tag grammar.
 
@@ -199,7 +199,7 @@ class ExpertPolicy:
             return Action("answer", answer, reason=f"The information gives the {attr.word} of {e.name}.")
         if not done:
             if noise.wrong_query:
-                return Action("text_search", f"{self._other(e, q).name} {attr.word}",
+                return Action("text_search", f"{self._mangle(e.name, q)} {attr.word}",
                               reason=f"I need the {attr.word} of this {e.page_noun}.")
             first = "The question names" if q.search == "text" else "The image search shows"
             return Action("text_search", queries[0], reason=f"{first} {e.name}. I need its {attr.word}.")
@@ -209,6 +209,15 @@ class ExpertPolicy:
         if nxt is None:
             return give_up
         return Action("text_search", nxt, reason=f"That missed the {attr.word} of {e.name}. I will refine the query.")
+
+    def _mangle(self, name: str, q: Question) -> str:
+        """The name with one vowel changed or its last syllable dropped (never the name itself)."""
+        rng = random.Random(f"expert-mangle:{self.seed}:{q.id}")
+        if rng.random() < 0.3 and len(name) > 4:
+            return name[:-2]
+        spots = [i for i, ch in enumerate(name) if ch in "aeiou"]
+        i = rng.choice(spots)
+        return name[:i] + rng.choice([v for v in "aeiou" if v != name[i]]) + name[i + 1:]
 
     def _other(self, e: Entity, q: Question) -> Entity:
         """Another entity of the same category (for the noisy wrong query / wrong answer)."""
