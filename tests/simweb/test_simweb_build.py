@@ -142,3 +142,13 @@ def test_not_a_world_is_a_clear_error(tmp_path):
     assert (tmp_path / "keep.txt").read_text() == "mine"
     with pytest.raises(ValueError, match="unknown size"):
         build_world(tmp_path / "x", size="huge")
+
+
+def test_rounds_give_more_questions_per_entity(tmp_path):
+    build_world(tmp_path / "w", seed=2, entities=40, rounds=2, indexes=False, progress=False)
+    w = World.load(tmp_path / "w")
+    assert set(Counter(q.entity for q in w.questions.values()).values()) == {2}
+    scenes_of = Counter(o.entity for s in w.scenes.values() for o in s.objects)
+    assert set(scenes_of.values()) == {2}  # each time in a freshly drawn scene
+    with pytest.raises(ValueError, match="rounds"):
+        build_world(tmp_path / "x", entities=40, rounds=0)

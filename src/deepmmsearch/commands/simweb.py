@@ -27,6 +27,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--size", choices=("small", "medium", "large"), default="small")
     b.add_argument("--entities", type=int, help="override the number of entities of the size")
+    b.add_argument("--rounds", type=int,
+                   help="questions per entity (each in a freshly drawn scene; default 1)")
     b.add_argument("--jobs", type=int, help="worker processes for drawing (default: up to 2)")
     b.add_argument("--no-index", action="store_true", help="skip the text and image indexes")
     b.add_argument("--overwrite", action="store_true", help="replace an existing world")
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         try:
             manifest = build_world(args.out, seed=args.seed, size=args.size, entities=args.entities,
+                                   rounds=args.rounds,
                                    indexes=not args.no_index, overwrite=args.overwrite,
                                    jobs=args.jobs, progress=sys.stderr.isatty())
         except (FileExistsError, ValueError) as exc:

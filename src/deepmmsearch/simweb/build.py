@@ -192,16 +192,23 @@ def _manifest(seed: int, size: str, spec: SizeSpec, root: Path, entities: list[E
     }
 
 
-def build_world(out: str | Path, *, seed: int = 0, size: str = "small", entities: int | None = None,
-                indexes: bool = True, overwrite: bool = False, progress: bool = True,
-                jobs: int | None = None) -> dict:
-    """Build a world into ``out``; returns the manifest (also written to ``out/world.json``)."""
+def resolve_spec(size: str, entities: int | None = None, rounds: int | None = None) -> SizeSpec:
+    """The size's spec with the given overrides, checked."""
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
-    spec = SIZES[size] if entities is None else replace(SIZES[size], entities=int(entities))
+    spec = SIZES[size]
+    if entities is not None:
+        spec = replace(spec, entities=int(entities))
+    if rounds is not None:
+        spec = replace(spec, rounds=int(rounds))
     if spec.entities < 20:
         raise ValueError("a world needs at least 20 entities")
-    root = Path(out)
+    if spec.rounds < 1:
+        raise ValueError("rounds (questions per entity) must be >= 1")
+    return spec
+
+
+def _prepare(root: Path, overwrite: bool) -> None:
     if root.exists() and any(root.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{root} exists and is not empty; pass --overwrite to replace it")
@@ -209,6 +216,19 @@ def build_world(out: str | Path, *, seed: int = 0, size: str = "small", entities
             raise FileExistsError(f"{root} is not a SimWeb world; refusing to delete it")
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
+
+
+def build_world(out: str | Path, *, seed: int = 0, size: str = "small", entities: int | None = None,
+                rounds: int | None = None, indexes: bool = True, overwrite: bool = False,
+                progress: bool = True, jobs: int | None = None) -> dict:
+    """Build a world into ``out``; returns the manifest (also written to ``out/world.json``).
+
+    ``entities`` and ``rounds`` (scenes, hence questions, per entity) override the size's values;
+    ``jobs`` worker processes draw the pictures (default: up to 2).
+    """
+    spec = resolve_spec(size, entities, rounds)
+    root = Path(out)
+    _prepare(root, overwrite)
     jobs = min(2, os.cpu_count() or 1) if jobs is None else max(1, jobs)
     t0 = time.perf_counter()
     ents = make_entities(seed, spec)
