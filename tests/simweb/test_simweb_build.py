@@ -112,11 +112,16 @@ def test_cli_build_info_and_user_index_commands(tmp_path, capsys):
     from deepmmsearch.cli import main
 
     out = tmp_path / "w"
-    assert main(["simweb", "build", "--seed", "1", "--out", str(out), "--entities", "40"]) == 0
-    assert "test questions" in capsys.readouterr().out
+    assert main(["simweb", "build", "--seed", "1", "--out", str(out), "--entities", "40",
+                 "--no-index"]) == 0
+    assert "test questions" in capsys.readouterr().out and not (out / "index").exists()
+    assert main(["simweb", "index", str(out)]) == 0
+    assert (out / "index/text").is_dir() and (out / "index/image/meta.json").is_file()
     assert main(["simweb", "build", "--seed", "1", "--out", str(out), "--entities", "40"]) == 2
     assert main(["simweb", "info", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["seed"] == 1
+    assert main(["simweb", "info", str(tmp_path)]) == 2  # not a world: a clear error, no trace
+    assert "not a SimWeb world" in capsys.readouterr().err
     # the world's files go through the same commands a user runs on their own data
     w = World.load(out)
     q = next(q for q in w.questions.values() if q.search == "crop")
