@@ -132,6 +132,26 @@ def test_full_finetune_answers_through_ask(sft_data, tmp_path, capsys):
     assert [t["action"]["kind"] for t in traj["turns"]] == ["image_search", "text_search", "answer"]
 
 
+def test_plain_loss_equals_trl_fused_loss(sft_data, tmp_path):
+    """Our small-vocabulary trainer computes the same loss as TRL's fused LM-head kernel."""
+    from deepmmsearch.train.sft_trainer import (
+        PlainLossSFTTrainer, build_trainer, load_start_model, prepare_data)
+
+    losses = []
+    for fused in (True, False):
+        cfg = load_config(_config(tmp_path, sft_data[1], method="full", max_steps=1,
+                                  fused_lm_head=fused), expect="sft")
+        model, processor, examples = load_start_model(cfg)
+        rows, _ = prepare_data(cfg, processor, examples)
+        trainer = build_trainer(cfg, model, processor, rows, [])
+        assert isinstance(trainer, PlainLossSFTTrainer) != fused
+        batch = trainer.data_collator(rows[:4])
+        n = int((batch["labels"][:, 1:] != -100).sum())
+        with torch.no_grad():
+            losses.append(float(trainer.compute_loss(model, dict(batch), num_items_in_batch=n)))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
 def test_config_errors_before_anything_runs(sft_data, tmp_path):
     with pytest.raises(ConfigError, match="exactly one"):
         load_config(data={"stage": "sft", "data": "x.jsonl"})

@@ -54,6 +54,12 @@ def _require_transformers() -> None:
         raise missing_dependency("transformers", "train", "loading a model") from exc
 
 
+def looks_like_path(name: str) -> bool:
+    """A local path rather than a hub id (``org/name``): starts with ``.``, ``/`` or ``~``, or
+    has more than one ``/``."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
 def is_adapter_dir(path: str | Path) -> bool:
     p = Path(path)
     return p.is_dir() and (p / "adapter_config.json").exists() and not (p / "config.json").exists()
@@ -82,9 +88,11 @@ def load_model_and_processor(
 
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    src = Path(str(path_or_id))
-    if str(path_or_id).startswith((".", "/")) and not src.exists():
+    src = Path(str(path_or_id)).expanduser()
+    if not src.exists() and looks_like_path(str(path_or_id)):
         raise FileNotFoundError(f"model directory not found: {src}")
+    if src.exists():
+        path_or_id = str(src)
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "revision": revision}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation

@@ -105,9 +105,11 @@ def image_token_count(image_processor: Any, height: int, width: int) -> int:
 class ImageEncoder:
     """Image paths → (pixel_values, image_grid_thw, tokens per image), with an LRU cache."""
 
-    def __init__(self, image_processor: Any, cache_size: int = 256) -> None:
+    def __init__(self, image_processor: Any, cache_size: int = 256, max_bytes: int = 512 << 20) -> None:
         self.image_processor = image_processor
         self.cache_size = cache_size
+        self.max_bytes = max_bytes  # a 7B-sized image (1280 tokens) is ≈ 24 MB of fp32 pixels
+        self._bytes = 0
         self._cache: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
 
     def _one(self, path: str) -> tuple[Any, Any]:
@@ -119,10 +121,13 @@ class ImageEncoder:
 
         out = self.image_processor(images=[load_image(path)], return_tensors="pt")
         item = (out["pixel_values"], out["image_grid_thw"])
-        if self.cache_size > 0:
+        size = item[0].numel() * item[0].element_size()
+        if self.cache_size > 0 and size <= self.max_bytes:
             self._cache[path] = item
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            self._bytes += size
+            while len(self._cache) > self.cache_size or self._bytes > self.max_bytes:
+                _, (pv, _) = self._cache.popitem(last=False)
+                self._bytes -= pv.numel() * pv.element_size()
         return item
 
     def token_counts(self, paths: Sequence[str]) -> list[int]:
@@ -133,9 +138,9 @@ class ImageEncoder:
 
         counts = []
         for p in paths:
-            if p in self._cache:
-                grid = self._cache[p][1][0]
-                counts.append(int(grid.prod()) // int(self.image_processor.merge_size) ** 2)
+            hit = self._cache.get(p)  # .get: another thread may evict meanwhile
+            if hit is not None:
+                counts.append(int(hit[1][0].prod()) // int(self.image_processor.merge_size) ** 2)
                 continue
             try:
                 with Image.open(p) as im:

@@ -85,6 +85,7 @@ class SFTRunConfig:
     resume: bool | str = False  # true: latest checkpoint in out/checkpoints; or a checkpoint path
     save_adapter: bool = True
     save_merged: bool = True
+    fused_lm_head: bool | None = None  # TRL's chunked LM-head loss; None: only for vocab > 65536
     dataloader_workers: int = 0
     report_to: str = "none"
     trl: dict[str, Any] = field(default_factory=dict)
@@ -111,6 +112,11 @@ class SFTResult:
     train_loss: float | None
     log_history: list[dict[str, Any]]
     summary: dict[str, Any]
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or no launcher): the process that writes shared files."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def world_size() -> int:
@@ -157,7 +163,8 @@ def run_sft(cfg: SFTRunConfig) -> SFTResult:
     out.mkdir(parents=True, exist_ok=True)
     from deepmmsearch.config import dump_config
 
-    dump_config(cfg, out / "config.yaml")
+    if is_main_process():
+        dump_config(cfg, out / "config.yaml")
     ckpt = resume_path(cfg)
     if ckpt:
         log.info("resuming from %s", ckpt)
@@ -179,7 +186,8 @@ def run_sft(cfg: SFTRunConfig) -> SFTResult:
         "model_dir": str(model_dir) if model_dir else None,
         "adapter_dir": str(adapter_dir) if adapter_dir else None,
     }
-    _write_logs(out, history, summary)
+    if is_main_process():
+        _write_logs(out, history, summary)
     log.info("SFT done: %d steps, train loss %.4f, %s", summary["steps"], result.training_loss,
              model_dir or adapter_dir)
     return SFTResult(out, model_dir, adapter_dir, trainer.state.global_step, result.training_loss,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deepmmsearch.registry import ConfigError, missing_dependency
-from deepmmsearch.train.sft import SFTRunConfig, grad_accumulation
+from deepmmsearch.train.sft import SFTRunConfig, grad_accumulation, is_main_process
 from deepmmsearch.train.sft_data import (
     SFTExample,
     TrajectoryCollator,
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 try:
     import torch
-    from transformers import TrainerCallback
+    from transformers import Trainer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise missing_dependency("trl", "train", "the SFT stage") from exc
@@ -61,8 +61,10 @@ def load_start_model(cfg: SFTRunConfig, weights_from: str | None = None
         else:
             from deepmmsearch.models.tiny import build_tiny
 
+            # deterministic: every rank builds the same model; only rank 0 writes it
             model, processor = build_tiny(example_texts(examples), cfg.tiny)
-            save_model_dir(model, processor, init)
+            if is_main_process():
+                save_model_dir(model, processor, init)
     else:
         dtype = "float32" if cfg.method == "full" or _precision(cfg) == "fp32" else (
             "bfloat16" if _precision(cfg) == "bf16" else "float16")
@@ -147,6 +149,23 @@ def sft_args(cfg: SFTRunConfig, has_eval: bool) -> Any:
     return SFTConfig(**kwargs)
 
 
+class PlainLossSFTTrainer(SFTTrainer):
+    """``SFTTrainer`` with transformers' standard loss over full logits instead of TRL's chunked
+    fused LM-head kernel. The kernel saves memory for a 150k vocabulary; for a tiny model's few
+    hundred tokens it is pure overhead (1.16× faster without it, docs/LOG.md). Same loss: the sum
+    over the model's tokens divided by their number in the batch."""
+
+    def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+
+def use_fused_head(cfg: SFTRunConfig, model: Any) -> bool:
+    if cfg.fused_lm_head is not None:
+        return cfg.fused_lm_head
+    return model.config.get_text_config().vocab_size > 65536
+
+
 class SaveProcessor(TrainerCallback):
     """Writes the processor (and the adapter's base path) into every checkpoint, so a
     checkpoint loads into the ``hf`` policy on its own."""
@@ -192,7 +211,8 @@ def build_trainer(cfg: SFTRunConfig, model: Any, processor: Any, rows: list, eva
     elif not cfg.train_vision:
         freeze_vision(model)
     collator = TrajectoryCollator(processor.tokenizer, ImageEncoder(processor.image_processor, 4096))
-    trainer = SFTTrainer(
+    trainer_cls = SFTTrainer if use_fused_head(cfg, model) else PlainLossSFTTrainer
+    trainer = trainer_cls(
         model=model, args=sft_args(cfg, bool(eval_rows)), data_collator=collator,
         train_dataset=Dataset.from_list(rows),
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
