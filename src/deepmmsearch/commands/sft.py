@@ -18,10 +18,12 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deepmmsearch.config import load_config
-    from deepmmsearch.train.sft import run_sft
+    from deepmmsearch.train.sft import is_main_process, run_sft
 
     cfg = load_config(args.config, args.overrides, expect="sft")
     result = run_sft(cfg)
+    if not is_main_process():
+        return 0
     if args.json:
         print(json.dumps(result.summary, indent=2))
     else:
