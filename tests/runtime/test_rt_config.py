@@ -15,8 +15,13 @@ from deepmmsearch.config import AskConfig, Limits, dump_config, load_config
 from deepmmsearch.registry import POLICY, ComponentSpec, ConfigError, Registry
 
 ROOT = Path(__file__).parents[2]
-SHIPPED = sorted(p.relative_to(ROOT).as_posix() for ext in ("yaml", "yml")
-                 for p in (ROOT / "configs").glob(f"**/*.{ext}"))
+# Third-party formats ship beside our run configs: accelerate launcher files and veRL's Hydra /
+# tool YAML (tested in tests/verl). Every other YAML under configs/ is a deepmmsearch run config.
+FOREIGN = ("configs/accelerate/", "configs/verl/")
+SHIPPED = sorted(
+    rel for ext in ("yaml", "yml") for p in (ROOT / "configs").glob(f"**/*.{ext}")
+    if not (rel := p.relative_to(ROOT).as_posix()).startswith(FOREIGN)
+)
 
 
 def _agent(**agent):
