@@ -45,7 +45,7 @@ def _pattern(d: ImageDraw.ImageDraw, rng: random.Random, box: tuple[float, float
     w, h = x2 - x1, y2 - y1
     kind = rng.randrange(4)
     if kind == 0:  # spots
-        r = max(1.5, min(w, h) * rng.uniform(0.06, 0.12))
+        r = max(1.5, min(w, h) * rng.uniform(0.05, 0.09))
         for _ in range(rng.randint(2, 5)):
             cx, cy = rng.uniform(x1 + r, x2 - r), rng.uniform(y1 + r, y2 - r)
             d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
@@ -53,11 +53,11 @@ def _pattern(d: ImageDraw.ImageDraw, rng: random.Random, box: tuple[float, float
         step = max(3.0, w / rng.randint(3, 6))
         x = x1 + rng.uniform(0, step / 2)
         while x < x2:
-            d.rectangle([x, y1, x + step / 3, y2], fill=colour)
+            d.rectangle([x, y1, x + step / 5, y2], fill=colour)
             x += step
     elif kind == 2:  # a band
         t = rng.uniform(0.3, 0.6)
-        d.rectangle([x1, y1 + t * h, x2, y1 + (t + 0.18) * h], fill=colour)
+        d.rectangle([x1, y1 + t * h, x2, y1 + (t + 0.12) * h], fill=colour)
     # kind 3: plain body
 
 

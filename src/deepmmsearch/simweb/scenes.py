@@ -9,8 +9,8 @@ Two kinds of scene:
   whole image, and a whole-image search is the right tool.
 
 Within a scene every (colour, noun) pair is unique, so ``the {colour} {noun}`` always names one
-object; the canonical expression adds the object's position among all objects (``on the left``,
-``on the right``, ``at the top``, ``at the bottom`` or ``in the middle``).
+object; the canonical expression adds where the object sits in the image (``on the left``, ``at
+the top right``, ``in the centre``: a 3x3 grid).
 """
 
 from __future__ import annotations
@@ -79,46 +79,42 @@ def group_entities(entities: list[Entity], rng: random.Random, *, split: str, st
 # ---------------------------------------------------------------------------------------------
 # referring expressions
 
-_POSITIONS = ("on the left", "on the right", "at the top", "at the bottom")
+# where an object's centre falls in a 3x3 grid over the image -> the phrase for it
+_REGIONS = {
+    (0, 0): "at the top left", (1, 0): "at the top", (2, 0): "at the top right",
+    (0, 1): "on the left", (1, 1): "in the centre", (2, 1): "on the right",
+    (0, 2): "at the bottom left", (1, 2): "at the bottom", (2, 2): "at the bottom right",
+}
 
 
-def _extreme(i: int, centres: list[tuple[float, float]], margin: float) -> str | None:
-    """The first position word that singles out object ``i`` among ``centres``; None if none."""
-    if len(centres) < 2:
-        return None
-    x, y = centres[i]
-    others = [c for j, c in enumerate(centres) if j != i]
-    tests = (
-        all(x + margin < ox for ox, _ in others),
-        all(x - margin > ox for ox, _ in others),
-        all(y + margin < oy for _, oy in others),
-        all(y - margin > oy for _, oy in others),
-    )
-    for word, ok in zip(_POSITIONS, tests):
-        if ok:
-            return word
-    return None
+def region(box: tuple[float, float, float, float], size: tuple[int, int]) -> str:
+    """``on the left``, ``at the top right``, ``in the centre``...: where ``box`` sits in the image."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    col = min(2, int(3 * cx / size[0]))
+    row = min(2, int(3 * cy / size[1]))
+    return _REGIONS[(col, row)]
 
 
-def describe(entities: list[Entity], boxes: list[tuple[int, int, int, int]], margin: float = 8.0
+def describe(entities: list[Entity], boxes: list[tuple[int, int, int, int]], size: tuple[int, int]
              ) -> list[SceneObject]:
-    """Scene objects with a canonical expression and unique aliases (normalised for grounding)."""
-    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes]
+    """Scene objects with a canonical expression and unique aliases (normalised for grounding).
+
+    The canonical expression is ``the {colour} {noun}`` — unique in the scene — followed, when
+    the scene has several objects, by the object's region (``the red bird on the left``). Aliases:
+    the colour and noun alone, ``the {noun}`` when only one object has that noun, ``the {noun}
+    {region}`` when no other object with that noun is in the same region.
+    """
+    where = [region(b, size) for b in boxes]
     out = []
     for i, (e, b) in enumerate(zip(entities, boxes)):
         base = f"the {e.colour} {e.noun}"
-        where = _extreme(i, centres, margin) if len(entities) > 1 else None
-        if len(entities) > 1:
-            where = where or "in the middle"
-        expression = f"{base} {where}" if where else base
+        expression = f"{base} {where[i]}" if len(entities) > 1 else base
         aliases = [base]
         same = [j for j, o in enumerate(entities) if o.noun == e.noun]
         if len(same) == 1:
             aliases.append(f"the {e.noun}")
-        else:
-            local = _extreme(same.index(i), [centres[j] for j in same], margin)
-            if local:
-                aliases.append(f"the {e.noun} {local}")
+        if len(entities) > 1 and [where[j] for j in same].count(where[i]) == 1:
+            aliases.append(f"the {e.noun} {where[i]}")
         if len(entities) == 1:
             aliases.append(f"this {e.noun}")
         out.append(SceneObject(e.id, [float(v) for v in b], e.colour, e.noun, expression,
@@ -162,7 +158,7 @@ def render_scene(plan: ScenePlan, pictures: dict[str, Image.Image], rng: random.
         box = (x, y, x + s, y + s)
         clutter(img, rng, 6, [box], palette)
         img.paste(pic.resize((s, s), Image.BICUBIC), (x, y))
-        return img, describe([e], [box]), bg_kind
+        return img, describe([e], [box], size), bg_kind
     sizes = [pictures[e.id].width for e in plan.entities]
     boxes = None
     while boxes is None:
@@ -171,4 +167,4 @@ def render_scene(plan: ScenePlan, pictures: dict[str, Image.Image], rng: random.
     clutter(img, rng, rng.randint(*style.clutter), boxes, palette)
     for e, b in zip(plan.entities, boxes):
         img.paste(pictures[e.id], (b[0], b[1]))
-    return img, describe(plan.entities, boxes), bg_kind
+    return img, describe(plan.entities, boxes, style.size), bg_kind
