@@ -72,7 +72,7 @@ def entity_episode(folder: Path, i: int):
     from deepmmsearch.agent.state import Episode
     from deepmmsearch.prompts import COMPACT
 
-    name, speed = ENTITIES[i]
+    _, speed = ENTITIES[i]
     return Episode(QUESTION, entity_image(folder, i), prompts=COMPACT, episode_id=f"ep{i}",
                    gold=[f"{speed} km/h"])
 
@@ -138,8 +138,7 @@ class ScriptForcer:
 
 def write_jsonl(trajs: list, path: Path) -> Path:
     with open(path, "w", encoding="utf-8") as fh:
-        for t in trajs:
-            fh.write(json.dumps({"trajectory": t.to_dict()}) + "\n")
+        fh.writelines(json.dumps({"trajectory": t.to_dict()}) + "\n" for t in trajs)
     return path
 
 

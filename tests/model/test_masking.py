@@ -40,7 +40,7 @@ def rollout(tiny, tmp_path_factory):
 
 
 def test_sft_labels_equal_rollout_env_mask(rollout, tiny):
-    policy, gens, traj, folder = rollout
+    policy, _, traj, folder = rollout
     rl = policy.rollout_tokens(traj, forget=False)
     # the SFT path: the trajectory written as a dataset row, read back and encoded
     path = write_jsonl([traj], folder / "one.jsonl")
@@ -75,7 +75,7 @@ def test_masked_tokens_are_exactly_the_injected_text(rollout, tiny):
 
 
 def test_rollout_forgets_the_episode(rollout):
-    policy, gens, traj, _ = rollout
+    policy, _, traj, _ = rollout
     before = policy.rollout_tokens(traj, forget=True)
     after = policy.rollout_tokens(traj)  # re-tokenised text: same ids here, no log-probs
     assert after.input_ids == before.input_ids and after.logprobs is None
@@ -97,7 +97,7 @@ def test_prompt_matches_the_hf_processor(tiny, tmp_path):
 
     from .conftest import entity_image
 
-    model, processor = tiny
+    _, processor = tiny
     path = entity_image(tmp_path, 4)
     msgs = [Message("user", "<image>What is it?", images=(path,))]
     enc = encode_messages(processor.tokenizer, msgs,

@@ -86,7 +86,7 @@ def test_checkpoint_resumes_exactly(sft_data, tmp_path):
     """3 steps + resume to 6 == 6 steps straight (constant lr, full fine-tuning)."""
     from deepmmsearch.train.sft import run_sft
 
-    common = dict(method="full", learning_rate=3e-3, save_steps=3, max_examples=4)
+    common = {"method": "full", "learning_rate": 3e-3, "save_steps": 3, "max_examples": 4}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     run_sft(load_config(_config(tmp_path / "a", sft_data[1], max_steps=3, **common), expect="sft"))
@@ -135,7 +135,11 @@ def test_full_finetune_answers_through_ask(sft_data, tmp_path, capsys):
 def test_plain_loss_equals_trl_fused_loss(sft_data, tmp_path):
     """Our small-vocabulary trainer computes the same loss as TRL's fused LM-head kernel."""
     from deepmmsearch.train.sft_trainer import (
-        PlainLossSFTTrainer, build_trainer, load_start_model, prepare_data)
+        PlainLossSFTTrainer,
+        build_trainer,
+        load_start_model,
+        prepare_data,
+    )
 
     losses = []
     for fused in (True, False):

@@ -32,6 +32,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from deepmmsearch.policies.base import truncate_at_stop
+
 
 @dataclass
 class RowOutput:
@@ -182,5 +184,7 @@ def generate_batch(
         n, why = stop.ended[b] or (gen.shape[1], "length")
         toks = gen[b, :n].tolist()
         text = tokenizer.decode(toks, skip_special_tokens=True)
+        if why == "stop":  # the last token may carry characters past the tag (e.g. ">\n")
+            text = truncate_at_stop(text, tuple(stops))[0]
         out.append(RowOutput(toks, [float(x) for x in logps[b, :n]], text, why))
     return out

@@ -87,10 +87,10 @@ def default_texts() -> list[str]:
                   p.invalid_action, p.direct]
     texts += [
         "<reason>I need to know which bird this is.</reason><img_search>the white bird</img_search>",
-        "<reason>It is a great egret; I need its wingspan.</reason><text_search>great egret wingspan"
-        "</text_search>",
-        "<information>Great egret: The great egret is a large heron. Its wingspan is 131 to 170 cm."
-        "</information>",
+        ("<reason>It is a great egret; I need its wingspan.</reason>"
+         "<text_search>great egret wingspan</text_search>"),
+        ("<information>Great egret: The great egret is a large heron. Its wingspan is 131 to 170"
+         " cm.</information>"),
         "<reason>The result gives the answer.</reason><answer>131 to 170 cm</answer>",
         "What is the wingspan of this bird? Who designed this bridge? When was it built?",
         "0 1 2 3 4 5 6 7 8 9 the of and to in is was for on with by at from",

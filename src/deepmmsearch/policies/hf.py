@@ -220,7 +220,7 @@ class HFPolicy:
             batch = self._take_batch()
             try:
                 rows = await asyncio.to_thread(self._run, batch)
-            except Exception as exc:  # the episode records a policy error
+            except Exception as exc:  # noqa: BLE001 - each episode records it as a policy error
                 for p in batch:
                     if not p.future.done():
                         p.future.set_exception(exc)

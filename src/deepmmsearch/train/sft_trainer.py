@@ -125,23 +125,23 @@ def check_trainable(model: Any, cfg: SFTRunConfig) -> list[str]:
 def sft_args(cfg: SFTRunConfig, has_eval: bool) -> Any:
     prec = _precision(cfg)
     ckpt = cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else not _use_cpu(cfg)
-    kwargs: dict[str, Any] = dict(
-        output_dir=str(Path(cfg.out) / "checkpoints"),
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
-        per_device_train_batch_size=cfg.per_device_batch_size,
-        per_device_eval_batch_size=cfg.per_device_batch_size,
-        gradient_accumulation_steps=grad_accumulation(cfg),
-        bf16=prec == "bf16", fp16=prec == "fp16", use_cpu=_use_cpu(cfg),
-        gradient_checkpointing=ckpt, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit, seed=cfg.seed, report_to=cfg.report_to,
-        remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True},
-        dataloader_num_workers=cfg.dataloader_workers, max_length=None,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=cfg.save_steps if has_eval else None,
-        ddp_find_unused_parameters=cfg.train_vision,
-    )
+    kwargs: dict[str, Any] = {
+        "output_dir": str(Path(cfg.out) / "checkpoints"),
+        "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps, "learning_rate": cfg.learning_rate,
+        "lr_scheduler_type": cfg.lr_scheduler, "warmup_steps": cfg.warmup_ratio,
+        "weight_decay": cfg.weight_decay, "max_grad_norm": cfg.max_grad_norm,
+        "per_device_train_batch_size": cfg.per_device_batch_size,
+        "per_device_eval_batch_size": cfg.per_device_batch_size,
+        "gradient_accumulation_steps": grad_accumulation(cfg),
+        "bf16": prec == "bf16", "fp16": prec == "fp16", "use_cpu": _use_cpu(cfg),
+        "gradient_checkpointing": ckpt, "logging_steps": cfg.logging_steps, "save_steps": cfg.save_steps,
+        "save_total_limit": cfg.save_total_limit, "seed": cfg.seed, "report_to": cfg.report_to,
+        "remove_unused_columns": False, "dataset_kwargs": {"skip_prepare_dataset": True},
+        "dataloader_num_workers": cfg.dataloader_workers, "max_length": None,
+        "eval_strategy": "steps" if has_eval else "no",
+        "eval_steps": cfg.save_steps if has_eval else None,
+        "ddp_find_unused_parameters": cfg.train_vision,
+    }
     unknown = set(cfg.trl) - set(SFTConfig.__dataclass_fields__)
     if unknown:
         raise ConfigError(f"sft.trl: unknown SFTConfig fields {sorted(unknown)}")
