@@ -77,8 +77,7 @@ def make_data(folder: Path, prompts: str) -> Path:
 
     out = folder / "sft.jsonl"
     with open(out, "w", encoding="utf-8") as fh:
-        for t in asyncio.run(go()):
-            fh.write(t.to_json() + "\n")
+        fh.writelines(t.to_json() + "\n" for t in asyncio.run(go()))
     return out
 
 

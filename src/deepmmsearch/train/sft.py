@@ -152,7 +152,12 @@ def resume_path(cfg: SFTRunConfig) -> str | None:
 
 def run_sft(cfg: SFTRunConfig) -> SFTResult:
     """Train, save and summarise one SFT run (the body of ``deepmmsearch sft``)."""
-    from deepmmsearch.train.sft_trainer import build_trainer, load_start_model, prepare_data, save_outputs
+    from deepmmsearch.train.sft_trainer import (
+        build_trainer,
+        load_start_model,
+        prepare_data,
+        save_outputs,
+    )
 
     t0 = time.perf_counter()
     if cfg.torch_threads:
@@ -196,8 +201,7 @@ def run_sft(cfg: SFTRunConfig) -> SFTResult:
 
 def _write_logs(out: Path, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     with open(out / "train_log.jsonl", "w", encoding="utf-8") as fh:
-        for row in history:
-            fh.write(json.dumps(row) + "\n")
+        fh.writelines(json.dumps(row) + "\n" for row in history)
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     points = [(r["step"], r["loss"]) for r in history if "loss" in r and "step" in r]
     if len(points) < 2:
