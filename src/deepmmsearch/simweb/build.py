@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from tqdm import tqdm
 
 from deepmmsearch.simweb.facts import CATEGORIES, COLOURS, FactPools, draw_facts
@@ -111,18 +112,21 @@ def _map(fn, items: list, jobs: int, desc: str, progress: bool) -> list:
         return list(tqdm(pool.imap(fn, items, chunksize=32), **bar))
 
 
-def _picture_job(e: Entity) -> tuple[str, bytes]:
+def _picture_job(e: Entity) -> None:
     seed, spec, root = _SHARED["seed"], _SHARED["spec"], _SHARED["root"]
     img = entity_picture(e.category, COLOURS[e.colour], _rng(seed, "picture", e.id), spec.picture)
     _save_png(img, root / e.picture)
-    return e.id, img.tobytes()
 
 
 def _scene_job(plan) -> Scene:
     from deepmmsearch.tools.cache import image_digest
 
     seed, root, style = _SHARED["seed"], _SHARED["root"], _SHARED["style"]
-    img, objects, bg = render_scene(plan, _SHARED["pictures"], _rng(seed, "scene", plan.id), style)
+    pictures = {}  # read back from disk: a large world's pictures need not all sit in memory
+    for e in plan.entities:
+        with Image.open(root / e.picture) as im:
+            pictures[e.id] = im.convert("RGB")
+    img, objects, bg = render_scene(plan, pictures, _rng(seed, "scene", plan.id), style)
     rel = f"images/scenes/{plan.id}.png"
     _save_png(img, root / rel)
     return Scene(plan.id, rel, img.width, img.height, image_digest(img), plan.kind, plan.split,
@@ -131,17 +135,12 @@ def _scene_job(plan) -> Scene:
 
 def _render(seed: int, entities: list[Entity], spec: SizeSpec, root: Path, jobs: int,
             progress: bool) -> tuple[list[Scene], list[Question]]:
-    from PIL import Image
-
     for sub in ("entities", "scenes"):
         (root / "images" / sub).mkdir(parents=True, exist_ok=True)
     _SHARED.update(seed=seed, spec=spec, root=root,
                    style=SceneStyle(size=spec.scene, single_size=spec.single))
     try:
-        size = (spec.picture, spec.picture)
-        pictures = {eid: Image.frombytes("RGB", size, raw)
-                    for eid, raw in _map(_picture_job, entities, jobs, "pictures", progress)}
-        _SHARED["pictures"] = pictures
+        _map(_picture_job, entities, jobs, "pictures", progress)
         rng = _rng(seed, "scenes")
         plans = []
         for split in SPLITS:
