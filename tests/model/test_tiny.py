@@ -71,3 +71,9 @@ def test_spec_validation():
     with pytest.raises(ConfigError):
         TinySpec(num_heads=4, num_kv_heads=3)
     assert sum(mrope_section(16)) == 8
+
+
+def test_hub_id_offline_fails_without_network():
+    """HF_HUB_OFFLINE=1 (tests/conftest.py): a hub id not in the cache is an error, not a download."""
+    with pytest.raises(OSError):
+        load_model_and_processor("Qwen/Qwen2.5-VL-7B-Instruct", device="cpu")
