@@ -1,4 +1,4 @@
-"""SimWeb benchmark: build time, crop vs whole-image search, teacher and baselines on held-out entities.
+"""SimWeb benchmark: build time, crop vs whole image, teacher and baselines on held-out entities.
 
     .venv/bin/python bench/bench_simweb.py [--size small] [--entities N] [--world DIR] [--seed 0]
 
@@ -23,7 +23,10 @@ from pathlib import Path
 
 
 def _cpu_s() -> float:
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
@@ -45,23 +48,31 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="simweb-bench-")
         world = Path(tmp.name) / "world"
         t0, c0 = time.perf_counter(), _cpu_s()
-        m = build_world(world, seed=args.seed, size=args.size, entities=args.entities, progress=False)
+        m = build_world(
+            world, seed=args.seed, size=args.size, entities=args.entities, progress=False
+        )
         wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
         n = sum(m["counts"]["entities"].values())
-        print(f"build {args.size} ({n} entities, {m['counts']['pages']} pages, "
-              f"{sum(m['counts']['scenes'].values())} scenes): {wall:.1f}s wall, {cpu:.1f}s CPU")
+        print(
+            f"build {args.size} ({n} entities, {m['counts']['pages']} pages, "
+            f"{sum(m['counts']['scenes'].values())} scenes): {wall:.1f}s wall, {cpu:.1f}s CPU"
+        )
     t0 = time.perf_counter()
     check = image_search_check(world)
     multi, single = check["multi"], check["single"]
     ratio = f"{multi['crop_top1'] / multi['whole_top1']:.0f}x" if multi["whole_top1"] else "inf"
-    print(f"image search top-1, test multi-entity scenes (n={multi['n']}): crop {multi['crop_top1']:.3f}"
-          f" vs whole {multi['whole_top1']:.3f} (crop/whole = {ratio});"
-          f" single-entity photos whole {single['whole_top1']:.3f} (n={single['n']})"
-          f" [{time.perf_counter() - t0:.1f}s]")
-    rows = [("expert, paper prompts", "simweb-expert", {}),
-            ("expert, compact prompts", "simweb-expert", {"prompts": "compact"}),
-            ("expert, crop search off", "simweb-expert", {"crop_search": False}),
-            ("direct prior (no search)", "simweb-prior", {})]
+    print(
+        f"image search top-1, test multi-entity scenes (n={multi['n']}): "
+        f"crop {multi['crop_top1']:.3f} vs whole {multi['whole_top1']:.3f} (crop/whole = {ratio});"
+        f" single-entity photos whole {single['whole_top1']:.3f} (n={single['n']})"
+        f" [{time.perf_counter() - t0:.1f}s]"
+    )
+    rows = [
+        ("expert, paper prompts", "simweb-expert", {}),
+        ("expert, compact prompts", "simweb-expert", {"prompts": "compact"}),
+        ("expert, crop search off", "simweb-expert", {"crop_search": False}),
+        ("direct prior (no search)", "simweb-prior", {}),
+    ]
     base = None
     print(f"{'test split':28s} {'all':>6s} {'search-req':>10s} {'tools/q':>8s}  by type")
     for label, policy, opts in rows:
@@ -70,9 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         s = score(trajs, samples)
         base = base or s["accuracy"]
         types = ", ".join(f"{k} {v:.2f}" for k, v in s["by_type"].items())
-        print(f"{label:28s} {s['accuracy']:6.3f} {s['search_required_accuracy']:10.3f} "
-              f"{s['tool_calls_per_question']:8.2f}  {types}  (x{s['accuracy'] / base:.2f} of expert, "
-              f"{time.perf_counter() - t0:.1f}s, n={s['n']})")
+        print(
+            f"{label:28s} {s['accuracy']:6.3f} {s['search_required_accuracy']:10.3f} "
+            f"{s['tool_calls_per_question']:8.2f}  {types}  "
+            f"(x{s['accuracy'] / base:.2f} of expert, {time.perf_counter() - t0:.1f}s, n={s['n']})"
+        )
     if tmp is not None:
         tmp.cleanup()
     return 0

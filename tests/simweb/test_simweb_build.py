@@ -15,13 +15,22 @@ from deepmmsearch.simweb.facts import ATTRIBUTES, answer_aliases, format_value
 from deepmmsearch.simweb.names import SYLLABLES
 from deepmmsearch.simweb.world import QUESTION_TYPES, World, WorldError
 
-LAYOUT = ["corpus.jsonl", "entities.jsonl", "image_pages.jsonl", "questions.jsonl", "scenes.jsonl",
-          "world.json"]
+LAYOUT = [
+    "corpus.jsonl",
+    "entities.jsonl",
+    "image_pages.jsonl",
+    "questions.jsonl",
+    "scenes.jsonl",
+    "world.json",
+]
 
 
 def _tree_hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_identical_files(tmp_path):
@@ -92,7 +101,9 @@ def test_entity_names_are_syllables_and_pages_state_facts_plainly(world_dir, wor
     names = [e.name for e in world.entities.values()]
     assert len(set(names)) == len(names)
     assert all(re.fullmatch(f"(?:{syllable}){{3,4}}", n.lower()) for n in names)
-    pages = {p["id"]: p for p in map(json.loads, (world_dir / "corpus.jsonl").read_text().splitlines())}
+    pages = {
+        p["id"]: p for p in map(json.loads, (world_dir / "corpus.jsonl").read_text().splitlines())
+    }
     assert all(set(p) == {"id", "title", "text", "url", "date"} for p in pages.values())
     for e in list(world.entities.values())[:50]:
         wiki = pages[f"wiki-{e.id}"]["text"]
@@ -102,8 +113,9 @@ def test_entity_names_are_syllables_and_pages_state_facts_plainly(world_dir, wor
         attr = e.dated_attr()
         year, value = e.dated[attr.key][-1]
         latest = pages[f"news-{e.id}-{year}"]["text"]
-        assert latest == attr.latest_sentence.format(name=e.name, value=format_value(attr, str(value)),
-                                                     year=year)
+        assert latest == attr.latest_sentence.format(
+            name=e.name, value=format_value(attr, str(value)), year=year
+        )
     kinds = Counter(pid.split("-")[0] for pid in pages)
     assert kinds["notes"] > 0.8 * len(world.entities) and kinds["city"] > 0  # distractors
 
@@ -112,8 +124,12 @@ def test_cli_build_info_and_user_index_commands(tmp_path, capsys):
     from deepmmsearch.cli import main
 
     out = tmp_path / "w"
-    assert main(["simweb", "build", "--seed", "1", "--out", str(out), "--entities", "40",
-                 "--no-index"]) == 0
+    assert (
+        main(
+            ["simweb", "build", "--seed", "1", "--out", str(out), "--entities", "40", "--no-index"]
+        )
+        == 0
+    )
     assert "test questions" in capsys.readouterr().out and not (out / "index").exists()
     assert main(["simweb", "index", str(out)]) == 0
     assert (out / "index/text").is_dir() and (out / "index/image/meta.json").is_file()
@@ -131,10 +147,29 @@ def test_cli_build_info_and_user_index_commands(tmp_path, capsys):
     assert main(["search", "text", f"{e.name} city", "--index", str(tmp_path / "t"), "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert hits[0]["title"] == e.name and e.facts["city"] in hits[0]["snippet"]
-    assert main(["index", "images", str(out / "image_pages.jsonl"), "--out", str(tmp_path / "i")]) == 0
+    assert (
+        main(["index", "images", str(out / "image_pages.jsonl"), "--out", str(tmp_path / "i")]) == 0
+    )
     capsys.readouterr()
-    assert main(["search", "images", str(out / q.image), "--index", str(tmp_path / "i"), "--json",
-                 "--crop", q.expression, "--grounder", "simweb", "--grounder-option", f"world={out}"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "images",
+                str(out / q.image),
+                "--index",
+                str(tmp_path / "i"),
+                "--json",
+                "--crop",
+                q.expression,
+                "--grounder",
+                "simweb",
+                "--grounder-option",
+                f"world={out}",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["hits"][0]["title"] == e.name
 
 
@@ -157,3 +192,12 @@ def test_rounds_give_more_questions_per_entity(tmp_path):
     assert set(scenes_of.values()) == {2}  # each time in a freshly drawn scene
     with pytest.raises(ValueError, match="rounds"):
         build_world(tmp_path / "x", entities=40, rounds=0)
+
+
+@pytest.mark.parametrize("module", ["names", "facts", "pictures"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"deepmmsearch.simweb.{module}"))
+    assert result.attempted > 0 and result.failed == 0

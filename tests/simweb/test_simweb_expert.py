@@ -1,4 +1,4 @@
-"""The teacher passes, guessing fails and the crop matters — measured with the real local tools."""
+"""The teacher passes, guessing fails and the crop matters: measured with the real local tools."""
 
 from __future__ import annotations
 
@@ -59,8 +59,11 @@ def test_direct_answers_without_search_fail_on_held_out_entities(world_dir):
     assert result["search_required_accuracy"] <= 0.10, result
     # the same memoriser answers named training questions from memory: it is not a strawman
     trajs, samples = run_policy(world_dir, "simweb-prior", split="train", limit=300)
-    named = [(t, s) for t, s in zip(trajs, samples) if s.metadata["search"] == "text"
-             and s.question_type == "text-only"]
+    named = [
+        (t, s)
+        for t, s in zip(trajs, samples)
+        if s.metadata["search"] == "text" and s.question_type == "text-only"
+    ]
     assert named and score(*map(list, zip(*named)))["accuracy"] == 1.0
 
 
@@ -80,8 +83,9 @@ def test_noise_is_deterministic_and_visible(world_dir, world):
     opts = {"name": "simweb-expert", "p_wrong_query": 1.0, "seed": 5}
     trajs, samples = run_policy(world_dir, opts, split="test", limit=25)
     again, _ = run_policy(world_dir, opts, split="test", limit=25)
-    assert [[x.model_text for x in t.turns] for t in trajs] == \
-        [[x.model_text for x in t.turns] for t in again]
+    assert [[x.model_text for x in t.turns] for t in trajs] == [
+        [x.model_text for x in t.turns] for t in again
+    ]
     assert score(trajs, samples)["accuracy"] >= 0.99  # the refined query recovers
     for t, s in zip(trajs, samples):
         queries = [c.query for c in t.tool_calls if c.kind == "text_search"]
@@ -89,11 +93,13 @@ def test_noise_is_deterministic_and_visible(world_dir, world):
             name = world.entities[s.metadata["entity"]].name
             assert name not in queries[0] and name in queries[1]
             assert "refine" in t.turns[-2].action.reason
-    trajs, samples = run_policy(world_dir, {"name": "simweb-expert", "p_unneeded_search": 1.0},
-                                split="test", limit=25)
+    trajs, samples = run_policy(
+        world_dir, {"name": "simweb-expert", "p_unneeded_search": 1.0}, split="test", limit=25
+    )
     assert all(t.tool_calls for t in trajs) and score(trajs, samples)["accuracy"] >= 0.99
-    trajs, samples = run_policy(world_dir, {"name": "simweb-expert", "p_wrong_answer": 1.0},
-                                split="test", limit=25)
+    trajs, samples = run_policy(
+        world_dir, {"name": "simweb-expert", "p_wrong_answer": 1.0}, split="test", limit=25
+    )
     wrong = [s for s in samples if s.search_required]
     assert score(trajs, samples)["accuracy"] <= 1 - len(wrong) / len(samples) + 1e-9
 
@@ -102,15 +108,17 @@ def test_expert_finds_the_question_without_metadata_and_respects_budgets(world_d
     expert = ExpertPolicy(world_dir, prompts=COMPACT)
     q = next(q for q in world.questions.values() if q.search == "crop" and q.split == "test")
     image = str(world_dir / q.image)
-    req = GenerationRequest(messages=Episode(q.question, image).messages(), question=q.question,
-                            image=image)
+    req = GenerationRequest(
+        messages=Episode(q.question, image).messages(), question=q.question, image=image
+    )
     first = parse_action(asyncio.run(expert.generate(req)).text)
     assert first.kind == "image_search" and first.argument == q.expression
     unknown = GenerationRequest(messages=[], question="Who built the moon?", image=image)
     assert is_give_up(parse_action(asyncio.run(expert.generate(unknown)).text).argument)
     # image search not available: the engine refuses it and the teacher gives up, never crashes
-    trajs, samples = run_policy(world_dir, "simweb-expert", split="test", limit=10,
-                                allow_image_search=False)
+    trajs, samples = run_policy(
+        world_dir, "simweb-expert", split="test", limit=10, allow_image_search=False
+    )
     for t, s in zip(trajs, samples):
         assert t.stop_reason == "answer"
         if s.metadata["search"] in ("crop", "whole"):

@@ -49,8 +49,14 @@ def test_loader_splits_types_limit_and_metadata(world_dir, world):
     assert s.question == q.question and s.answers == q.answers and s.question_type == q.type
     assert Path(s.image).is_absolute() and Path(s.image).is_file() and s.source == "simweb"
     assert s.search_required == (q.type != "search-free") and s.category == q.category
-    assert s.metadata == {"world": str(world_dir.resolve()), "scene": q.scene, "entity": q.entity,
-                          "attribute": q.attribute, "expression": q.expression, "search": q.search}
+    assert s.metadata == {
+        "world": str(world_dir.resolve()),
+        "scene": q.scene,
+        "entity": q.entity,
+        "attribute": q.attribute,
+        "expression": q.expression,
+        "search": q.search,
+    }
     name = world.entities[q.entity].name
     assert all(name not in str(v) for v in s.metadata.values())  # no answer, no name leaks
     free = load_simweb(str(world_dir / "questions.jsonl"), types="search-free")
@@ -68,6 +74,8 @@ def test_loader_errors_and_bad_rows(world_dir, tmp_path):
     with pytest.raises(DatasetError, match="not found"):
         load_simweb(str(tmp_path / "nowhere"))
     lines = (world_dir / "questions.jsonl").read_text().splitlines()[:5]
-    (tmp_path / "questions.jsonl").write_text("\n".join(lines + ["{not json", '{"id": "x"}']) + "\n")
+    (tmp_path / "questions.jsonl").write_text(
+        "\n".join(lines + ["{not json", '{"id": "x"}']) + "\n"
+    )
     data = load_simweb(str(tmp_path / "questions.jsonl"))
     assert len(data) == 0 and data.report.bad_rows == 2 and data.report.missing_images == 5

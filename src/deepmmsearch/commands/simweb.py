@@ -27,8 +27,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--size", choices=("small", "medium", "large"), default="small")
     b.add_argument("--entities", type=int, help="override the number of entities of the size")
-    b.add_argument("--rounds", type=int,
-                   help="questions per entity (each in a freshly drawn scene; default 1)")
+    b.add_argument(
+        "--rounds", type=int, help="questions per entity (each in a freshly drawn scene; default 1)"
+    )
     b.add_argument("--jobs", type=int, help="worker processes for drawing (default: up to 2)")
     b.add_argument("--no-index", action="store_true", help="skip the text and image indexes")
     b.add_argument("--overwrite", action="store_true", help="replace an existing world")
@@ -44,8 +45,11 @@ def _describe(manifest: dict, out=sys.stdout) -> None:
     c = manifest["counts"]
     print(f"SimWeb world: seed {manifest['seed']}, size {manifest['size']}", file=out)
     print("  entities: " + ", ".join(f"{k} {v}" for k, v in c["entities"].items()), file=out)
-    print(f"  scenes: {sum(c['scenes'].values())}; text pages: {c['pages']}; "
-          f"image pages: {c['image_pages']}", file=out)
+    print(
+        f"  scenes: {sum(c['scenes'].values())}; text pages: {c['pages']}; "
+        f"image pages: {c['image_pages']}",
+        file=out,
+    )
     for split, by_type in c["questions"].items():
         total = sum(by_type.values())
         parts = ", ".join(f"{t} {n}" for t, n in by_type.items())
@@ -59,10 +63,17 @@ def run(args: argparse.Namespace) -> int:
     if args.simweb_command == "build":
         t0 = time.perf_counter()
         try:
-            manifest = build_world(args.out, seed=args.seed, size=args.size, entities=args.entities,
-                                   rounds=args.rounds,
-                                   indexes=not args.no_index, overwrite=args.overwrite,
-                                   jobs=args.jobs, progress=sys.stderr.isatty())
+            manifest = build_world(
+                args.out,
+                seed=args.seed,
+                size=args.size,
+                entities=args.entities,
+                rounds=args.rounds,
+                indexes=not args.no_index,
+                overwrite=args.overwrite,
+                jobs=args.jobs,
+                progress=sys.stderr.isatty(),
+            )
         except (FileExistsError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -32,7 +32,13 @@ def _templates() -> list[tuple[re.Pattern, str, str]]:
     for cat, attrs in ATTRIBUTES.items():
         for a in attrs:
             head, _, tail = a.question.partition("{x}")
-            out.append((re.compile("^" + re.escape(head) + "(?P<x>.+)" + re.escape(tail) + "$"), cat, a.key))
+            out.append(
+                (
+                    re.compile("^" + re.escape(head) + "(?P<x>.+)" + re.escape(tail) + "$"),
+                    cat,
+                    a.key,
+                )
+            )
     return out
 
 
@@ -68,6 +74,7 @@ class PriorPolicy:
         return self.majority.get(self._template_key(question), GIVE_UP)
 
     async def generate(self, request: GenerationRequest) -> Generation:
-        text = render_action(Action("answer", self.answer(request.question),
-                                    reason="I answer from what I remember."))
+        text = render_action(
+            Action("answer", self.answer(request.question), reason="I answer from what I remember.")
+        )
         return Generation(text, n_tokens=max(1, len(text) // 4), finish_reason="stop")

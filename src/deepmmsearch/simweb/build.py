@@ -83,9 +83,18 @@ def make_entities(seed: int, spec: SizeSpec) -> list[Entity]:
         cat = CATEGORIES[i % len(CATEGORIES)]
         facts, dated = draw_facts(cat, rng, pools)
         eid = f"e{i:06d}"
-        out.append(Entity(eid, names.entity(), cat, rng.choice(colours), facts,
-                          {k: [list(v) for v in vs] for k, vs in dated.items()}, split,
-                          f"images/entities/{eid}.png"))
+        out.append(
+            Entity(
+                eid,
+                names.entity(),
+                cat,
+                rng.choice(colours),
+                facts,
+                {k: [list(v) for v in vs] for k, vs in dated.items()},
+                split,
+                f"images/entities/{eid}.png",
+            )
+        )
     return out
 
 
@@ -105,8 +114,12 @@ _SHARED: dict[str, Any] = {}
 def _map(fn, items: list, jobs: int, desc: str, progress: bool) -> list:
     bar = {"desc": desc, "total": len(items), "disable": not progress, "mininterval": 1.0}
     # fork only from a process without torch's thread pools (forking them can deadlock)
-    if jobs <= 1 or len(items) < 16 or "fork" not in mp.get_all_start_methods() \
-            or "torch" in sys.modules:
+    if (
+        jobs <= 1
+        or len(items) < 16
+        or "fork" not in mp.get_all_start_methods()
+        or "torch" in sys.modules
+    ):
         return [fn(x) for x in tqdm(items, **bar)]
     with mp.get_context("fork").Pool(jobs) as pool:
         return list(tqdm(pool.imap(fn, items, chunksize=32), **bar))
@@ -129,16 +142,19 @@ def _scene_job(plan) -> Scene:
     img, objects, bg = render_scene(plan, pictures, _rng(seed, "scene", plan.id), style)
     rel = f"images/scenes/{plan.id}.png"
     _save_png(img, root / rel)
-    return Scene(plan.id, rel, img.width, img.height, image_digest(img), plan.kind, plan.split,
-                 bg, objects)
+    return Scene(
+        plan.id, rel, img.width, img.height, image_digest(img), plan.kind, plan.split, bg, objects
+    )
 
 
-def _render(seed: int, entities: list[Entity], spec: SizeSpec, root: Path, jobs: int,
-            progress: bool) -> tuple[list[Scene], list[Question]]:
+def _render(
+    seed: int, entities: list[Entity], spec: SizeSpec, root: Path, jobs: int, progress: bool
+) -> tuple[list[Scene], list[Question]]:
     for sub in ("entities", "scenes"):
         (root / "images" / sub).mkdir(parents=True, exist_ok=True)
-    _SHARED.update(seed=seed, spec=spec, root=root,
-                   style=SceneStyle(size=spec.scene, single_size=spec.single))
+    _SHARED.update(
+        seed=seed, spec=spec, root=root, style=SceneStyle(size=spec.scene, single_size=spec.single)
+    )
     try:
         _map(_picture_job, entities, jobs, "pictures", progress)
         rng = _rng(seed, "scenes")
@@ -169,24 +185,46 @@ def _write_corpus(seed: int, entities: list[Entity], root: Path) -> tuple[int, i
     return n_text, len(entities)
 
 
-def _manifest(seed: int, size: str, spec: SizeSpec, root: Path, entities: list[Entity],
-              scenes: list[Scene], questions: list, n_pages: int, n_image_pages: int) -> dict:
-    files = {name: _sha256(root / name) for name in
-             ("entities.jsonl", "corpus.jsonl", "image_pages.jsonl", "scenes.jsonl", "questions.jsonl")}
+def _manifest(
+    seed: int,
+    size: str,
+    spec: SizeSpec,
+    root: Path,
+    entities: list[Entity],
+    scenes: list[Scene],
+    questions: list,
+    n_pages: int,
+    n_image_pages: int,
+) -> dict:
+    files = {
+        name: _sha256(root / name)
+        for name in (
+            "entities.jsonl",
+            "corpus.jsonl",
+            "image_pages.jsonl",
+            "scenes.jsonl",
+            "questions.jsonl",
+        )
+    }
     images = hashlib.sha256()
     for p in sorted((root / "images").rglob("*.png")):
         images.update(f"{p.relative_to(root).as_posix()}:{_sha256(p)}\n".encode())
     by = Counter((q.split, q.type) for q in questions)
     return {
-        "format": "simweb", "format_version": FORMAT_VERSION, "seed": seed, "size": size,
+        "format": "simweb",
+        "format_version": FORMAT_VERSION,
+        "seed": seed,
+        "size": size,
         "spec": asdict(spec),
         "counts": {
             "entities": dict(Counter(e.split for e in entities)),
             "scenes": dict(Counter(s.split for s in scenes)),
             "questions": {s: {t: by[(s, t)] for t in sorted({t for _, t in by})} for s in SPLITS},
-            "pages": n_pages, "image_pages": n_image_pages,
+            "pages": n_pages,
+            "image_pages": n_image_pages,
         },
-        "files": files, "images_sha256": images.hexdigest(),
+        "files": files,
+        "images_sha256": images.hexdigest(),
         "indexes": {"text": "index/text", "image": "index/image"},
     }
 
@@ -217,9 +255,18 @@ def _prepare(root: Path, overwrite: bool) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
 
-def build_world(out: str | Path, *, seed: int = 0, size: str = "small", entities: int | None = None,
-                rounds: int | None = None, indexes: bool = True, overwrite: bool = False,
-                progress: bool = True, jobs: int | None = None) -> dict:
+def build_world(
+    out: str | Path,
+    *,
+    seed: int = 0,
+    size: str = "small",
+    entities: int | None = None,
+    rounds: int | None = None,
+    indexes: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+    jobs: int | None = None,
+) -> dict:
     """Build a world into ``out``; returns the manifest (also written to ``out/world.json``).
 
     ``entities`` and ``rounds`` (scenes, hence questions, per entity) override the size's values;
@@ -237,10 +284,18 @@ def build_world(out: str | Path, *, seed: int = 0, size: str = "small", entities
     write_rows(root / "questions.jsonl", questions)
     n_pages, n_img = _write_corpus(seed, ents, root)
     manifest = _manifest(seed, size, spec, root, ents, scenes, questions, n_pages, n_img)
-    (root / WORLD_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (root / WORLD_FILE).write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     t_gen = time.perf_counter() - t0
-    log.info("generated %d entities, %d scenes, %d questions, %d pages in %.1fs",
-             len(ents), len(scenes), len(questions), n_pages, t_gen)
+    log.info(
+        "generated %d entities, %d scenes, %d questions, %d pages in %.1fs",
+        len(ents),
+        len(scenes),
+        len(questions),
+        n_pages,
+        t_gen,
+    )
     if indexes:
         build_indexes(root, progress=progress)
     log.info("world ready in %.1fs: %s", time.perf_counter() - t0, root)
@@ -254,8 +309,11 @@ def build_indexes(root: str | Path, *, progress: bool = True) -> None:
 
     root = Path(root)
     t0 = time.perf_counter()
-    build_text_index(root / "corpus.jsonl", root / "index" / "text", show_progress=progress,
-                     overwrite=True)
+    build_text_index(
+        root / "corpus.jsonl", root / "index" / "text", show_progress=progress, overwrite=True
+    )
     t1 = time.perf_counter()
-    build_image_index(str(root / "image_pages.jsonl"), str(root / "index" / "image"), progress=progress)
+    build_image_index(
+        str(root / "image_pages.jsonl"), str(root / "index" / "image"), progress=progress
+    )
     log.info("indexes: text %.1fs, image %.1fs", t1 - t0, time.perf_counter() - t1)

@@ -20,8 +20,9 @@ from deepmmsearch.simweb.world import World
 from deepmmsearch.types import Sample, Trajectory
 
 
-def image_search_check(world: str | Path | World, split: str = "test", margin: float = 0.1,
-                       limit: int | None = None) -> dict[str, Any]:
+def image_search_check(
+    world: str | Path | World, split: str = "test", margin: float = 0.1, limit: int | None = None
+) -> dict[str, Any]:
     """Top-1 image-search accuracy (the hit's title is the target's name), crop vs whole image.
 
     Over the multi-entity cluttered scenes of ``split`` (each question's target, cropped with its
@@ -53,8 +54,15 @@ def image_search_check(world: str | Path | World, split: str = "test", margin: f
     return out
 
 
-def agent_config(world: str | Path, policy: Any, *, prompts: str = "paper", crop_search: bool = True,
-                 summarizer: Any = "extractive", **limits: Any):
+def agent_config(
+    world: str | Path,
+    policy: Any,
+    *,
+    prompts: str = "paper",
+    crop_search: bool = True,
+    summarizer: Any = "extractive",
+    **limits: Any,
+):
     """An AgentConfig with the world's backends (BM25, local image index, simweb grounder)."""
     from deepmmsearch.config import AgentConfig, build_dataclass
 
@@ -71,9 +79,16 @@ def agent_config(world: str | Path, policy: Any, *, prompts: str = "paper", crop
     return build_dataclass(AgentConfig, data)
 
 
-def run_policy(world: str | Path, policy: Any, *, split: str = "test", limit: int | None = None,
-               samples: list[Sample] | None = None, concurrency: int = 8, **options: Any
-               ) -> tuple[list[Trajectory], list[Sample]]:
+def run_policy(
+    world: str | Path,
+    policy: Any,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    samples: list[Sample] | None = None,
+    concurrency: int = 8,
+    **options: Any,
+) -> tuple[list[Trajectory], list[Sample]]:
     """Run ``policy`` (a spec such as ``{"name": "simweb-expert"}``; the world is filled in) on
     the questions of ``split`` through the real tools. ``options`` go to :func:`agent_config`."""
     from deepmmsearch.agent.loop import run_episodes
@@ -85,9 +100,19 @@ def run_policy(world: str | Path, policy: Any, *, split: str = "test", limit: in
     spec = {"name": policy} if isinstance(policy, str) else dict(policy)
     spec.setdefault("world", str(world))
     agent = build_agent(agent_config(world, spec, **options))
-    episodes = [agent.episode(s.question, s.image, episode_id=s.id, gold=s.answers,
-                              metadata={**s.metadata, "id": s.id}) for s in samples]
-    trajs = asyncio.run(run_episodes(episodes, agent.policy, agent.toolbox, concurrency=concurrency))
+    episodes = [
+        agent.episode(
+            s.question,
+            s.image,
+            episode_id=s.id,
+            gold=s.answers,
+            metadata={**s.metadata, "id": s.id},
+        )
+        for s in samples
+    ]
+    trajs = asyncio.run(
+        run_episodes(episodes, agent.policy, agent.toolbox, concurrency=concurrency)
+    )
     return trajs, samples
 
 

@@ -16,8 +16,9 @@ It reads the ``<information>`` it is given to decide the next step, like a model
 
 Noise (probabilities, drawn per question from ``seed``, so reruns are identical) gives the
 distillation filters something to remove: ``p_wrong_query`` (the first text query carries a
-mangled name — a tiny model's typical slip — and the teacher then retries with the right one), ``p_unneeded_search`` (an image search before a search-free answer, or an extra text
-search after the fact was found) and ``p_wrong_answer`` (a stale or another entity's value).
+mangled name — a tiny model's typical slip — and the teacher then retries with the right one),
+``p_unneeded_search`` (an image search before a search-free answer, or an extra text search after
+the fact was found) and ``p_wrong_answer`` (a stale or another entity's value).
 Works with both prompt sets: it only reads tool messages and writes our tag grammar.
 
     policy: {name: simweb-expert, world: runs/simweb, p_wrong_query: 0.1}
@@ -74,8 +75,9 @@ class _History:
 def _mentions(info: str, entity: Entity, values: list[str]) -> bool:
     """Does one line (or sentence) of ``info`` state one of ``values`` for ``entity``?"""
     for line in re.split(r"\n|(?<=\.)\s", info):
-        if entity.name in line and any(re.search(rf"(?<![\w,]){re.escape(v)}(?!\w|,\d)", line)
-                                       for v in values):
+        if entity.name in line and any(
+            re.search(rf"(?<![\w,]){re.escape(v)}(?!\w|,\d)", line) for v in values
+        ):
             return True
     return False
 
@@ -85,9 +87,16 @@ class ExpertPolicy:
 
     name = "simweb-expert"
 
-    def __init__(self, world: str | Path | World, prompts: PromptSet | None = None, seed: int = 0,
-                 p_wrong_query: float = 0.0, p_unneeded_search: float = 0.0,
-                 p_wrong_answer: float = 0.0, max_text_searches: int = 3) -> None:
+    def __init__(
+        self,
+        world: str | Path | World,
+        prompts: PromptSet | None = None,
+        seed: int = 0,
+        p_wrong_query: float = 0.0,
+        p_unneeded_search: float = 0.0,
+        p_wrong_answer: float = 0.0,
+        max_text_searches: int = 3,
+    ) -> None:
         self.world = world if isinstance(world, World) else World.load(world)
         self.prompts = prompts or PAPER
         self.seed = seed
@@ -141,7 +150,9 @@ class ExpertPolicy:
     async def generate(self, request: GenerationRequest) -> Generation:
         q = self.question_for(request)
         if q is None:
-            action = Action("answer", GIVE_UP, reason="This question is not part of the SimWeb world.")
+            action = Action(
+                "answer", GIVE_UP, reason="This question is not part of the SimWeb world."
+            )
         else:
             action = self.decide(q, self.history(request.messages))
         text = render_action(action)
@@ -154,61 +165,99 @@ class ExpertPolicy:
             return self._search_free(q, target, h, noise)
         if q.search in ("crop", "whole") and not h.did_image_search:
             return self._image_search(q, target)
-        if q.search == "text" and noise.unneeded_search and not h.did_image_search and not h.actions:
-            return Action("image_search", "<img>", reason="I will search with the image first.",
-                          whole_image=True)
+        if (
+            q.search == "text"
+            and noise.unneeded_search
+            and not h.did_image_search
+            and not h.actions
+        ):
+            return Action(
+                "image_search",
+                "<img>",
+                reason="I will search with the image first.",
+                whole_image=True,
+            )
         if q.search == "text":
             known = target
         else:
             known = self.first_entity(h.image_info)
             if known is None:
-                return Action("answer", GIVE_UP,
-                              reason=f"The image search did not identify {q.expression}.")
+                return Action(
+                    "answer", GIVE_UP, reason=f"The image search did not identify {q.expression}."
+                )
         return self._text_phase(q, known, h, noise)
 
     def _search_free(self, q: Question, target: Entity, h: _History, noise: Noise) -> Action:
         if noise.unneeded_search and not h.actions:
             return self._image_search(q, target)
-        return Action("answer", target.colour, reason=f"I can see that {q.expression} is {target.colour}.")
+        return Action(
+            "answer", target.colour, reason=f"I can see that {q.expression} is {target.colour}."
+        )
 
     def _image_search(self, q: Question, target: Entity) -> Action:
         if q.search == "whole" or not q.expression:
-            return Action("image_search", "<img>", whole_image=True,
-                          reason=f"I need to identify this {target.noun} first.")
-        return Action("image_search", q.expression, reason=f"I need to identify {q.expression} first.")
+            return Action(
+                "image_search",
+                "<img>",
+                whole_image=True,
+                reason=f"I need to identify this {target.noun} first.",
+            )
+        return Action(
+            "image_search", q.expression, reason=f"I need to identify {q.expression} first."
+        )
 
     def _queries(self, q: Question, e: Entity, word: str) -> list[str]:
         if q.type == "time-sensitive":
-            return [f"{e.name} latest {word}", f"latest {word} of {e.page_noun} {e.name}",
-                    f"{e.name} {word}"]
+            return [
+                f"{e.name} latest {word}",
+                f"latest {word} of {e.page_noun} {e.name}",
+                f"{e.name} {word}",
+            ]
         return [f"{e.name} {word}", f"{word} of {e.page_noun} {e.name}", f"{e.name} {e.page_noun}"]
 
     def _text_phase(self, q: Question, e: Entity, h: _History, noise: Noise) -> Action:
         """Text search for the fact of ``e`` (the entity the agent believes it is) and answer."""
-        attr = attribute(q.category or self.world.entities[q.entity].category, q.attribute)
-        value = e.value(attr.key) if e.category == q.category else None  # None: it cannot be found
+        category = q.category or self.world.entities[q.entity].category
+        attr = attribute(category, q.attribute)
+        value = e.value(attr.key) if e.category == category else None  # None: it cannot be found
         queries = self._queries(q, e, attr.word)
         done = h.text_queries
         seen = "\n".join(i for a, i in zip(h.actions, h.infos) if a.kind == "text_search" and i)
-        give_up = Action("answer", GIVE_UP, reason=f"The searches did not give the {attr.word} of {e.name}.")
+        give_up = Action(
+            "answer", GIVE_UP, reason=f"The searches did not give the {attr.word} of {e.name}."
+        )
         if value is not None and _mentions(seen, e, answer_aliases(attr, value)):
             if noise.unneeded_search and f"{e.name} {e.page_noun}" not in done:
-                return Action("text_search", f"{e.name} {e.page_noun}",
-                              reason=f"I will check more about {e.name}.")
+                return Action(
+                    "text_search",
+                    f"{e.name} {e.page_noun}",
+                    reason=f"I will check more about {e.name}.",
+                )
             answer = self._wrong_value(q, e) if noise.wrong_answer else format_value(attr, value)
-            return Action("answer", answer, reason=f"The information gives the {attr.word} of {e.name}.")
+            return Action(
+                "answer", answer, reason=f"The information gives the {attr.word} of {e.name}."
+            )
         if not done:
             if noise.wrong_query:
-                return Action("text_search", f"{self._mangle(e.name, q)} {attr.word}",
-                              reason=f"I need the {attr.word} of this {e.page_noun}.")
+                return Action(
+                    "text_search",
+                    f"{self._mangle(e.name, q)} {attr.word}",
+                    reason=f"I need the {attr.word} of this {e.page_noun}.",
+                )
             first = "The question names" if q.search == "text" else "The image search shows"
-            return Action("text_search", queries[0], reason=f"{first} {e.name}. I need its {attr.word}.")
+            return Action(
+                "text_search", queries[0], reason=f"{first} {e.name}. I need its {attr.word}."
+            )
         if len(done) >= self.max_text_searches or h.denied[-1]:
             return give_up
         nxt = next((x for x in queries if x not in done), None)
         if nxt is None:
             return give_up
-        return Action("text_search", nxt, reason=f"That missed the {attr.word} of {e.name}. I will refine the query.")
+        return Action(
+            "text_search",
+            nxt,
+            reason=f"That missed the {attr.word} of {e.name}. I will refine the query.",
+        )
 
     def _mangle(self, name: str, q: Question) -> str:
         """The name with one vowel changed or its last syllable dropped (never the name itself)."""
@@ -217,16 +266,7 @@ class ExpertPolicy:
             return name[:-2]
         spots = [i for i, ch in enumerate(name) if ch in "aeiou"]
         i = rng.choice(spots)
-        return name[:i] + rng.choice([v for v in "aeiou" if v != name[i]]) + name[i + 1:]
-
-    def _other(self, e: Entity, q: Question) -> Entity:
-        """Another entity of the same category (for the noisy wrong query / wrong answer)."""
-        same = self.world.by_category[e.category]
-        rng = random.Random(f"expert-other:{self.seed}:{q.id}")
-        while True:
-            other = same[rng.randrange(len(same))]
-            if other.id != e.id:
-                return other
+        return name[:i] + rng.choice([v for v in "aeiou" if v != name[i]]) + name[i + 1 :]
 
     def _wrong_value(self, q: Question, e: Entity) -> str:
         """A clearly wrong value: a stale version, else another entity's (numbers off by > 10%)."""

@@ -3,7 +3,8 @@
 Every category has four static attributes and one *dated* attribute whose value changed over time
 (time-sensitive questions ask for its latest value). Each attribute says how its value is drawn,
 how a page states it (``sentence``: always ``NAME`` and the attribute's query ``word`` in one plain
-sentence, so a tiny model can copy the value out of ``<information>``) and how a question asks for it.
+sentence, so a tiny model can copy the value out of ``<information>``) and how a question asks
+for it.
 Value ranges are wide, so guessing from training answers fails on held-out entities.
 
 >>> ATTRIBUTES["bird"][0].question.format(x="the red bird on the left")
@@ -58,8 +59,16 @@ def _a(key, word, kind, sentence, question, low=0, high=0, unit="", unit_aliases
 
 def _dated(key, word, kind, question, low=0, high=0, unit="", unit_aliases=()):
     return Attribute(
-        key, word, kind, sentence="", question=question, low=low, high=high, unit=unit,
-        unit_aliases=tuple(unit_aliases), dated=True,
+        key,
+        word,
+        kind,
+        sentence="",
+        question=question,
+        low=low,
+        high=high,
+        unit=unit,
+        unit_aliases=tuple(unit_aliases),
+        dated=True,
         old_sentence=f"In {{year}}, the {word} of {{name}} was {{value}}.",
         latest_sentence=f"The latest {word} of {{name}} is {{value}}, since {{year}}.",
     )
@@ -76,61 +85,204 @@ NOUNS: dict[str, tuple[str, str]] = {
 
 ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
     "bird": (
-        _a("wingspan", "wingspan", "number", "The wingspan of {name} is {value}.",
-           "What is the wingspan of {x}?", 20, 260, "cm", ("centimetres", "centimeters")),
-        _a("city", "city", "city", "{name} nests near the city of {value}.",
-           "Near which city does {x} nest?"),
-        _a("year", "year", "year", "{name} was first described in the year {value}.",
-           "In which year was {x} first described?", 1750, 2015),
-        _a("discoverer", "discoverer", "person", "The discoverer of {name} is {value}.",
-           "Who is the discoverer of {x}?"),
-        _dated("population", "population", "number", "What is the latest population of {x}?",
-               100, 99000),
+        _a(
+            "wingspan",
+            "wingspan",
+            "number",
+            "The wingspan of {name} is {value}.",
+            "What is the wingspan of {x}?",
+            20,
+            260,
+            "cm",
+            ("centimetres", "centimeters"),
+        ),
+        _a(
+            "city",
+            "city",
+            "city",
+            "{name} nests near the city of {value}.",
+            "Near which city does {x} nest?",
+        ),
+        _a(
+            "year",
+            "year",
+            "year",
+            "{name} was first described in the year {value}.",
+            "In which year was {x} first described?",
+            1750,
+            2015,
+        ),
+        _a(
+            "discoverer",
+            "discoverer",
+            "person",
+            "The discoverer of {name} is {value}.",
+            "Who is the discoverer of {x}?",
+        ),
+        _dated(
+            "population",
+            "population",
+            "number",
+            "What is the latest population of {x}?",
+            100,
+            99000,
+        ),
     ),
     "building": (
-        _a("height", "height", "number", "The height of {name} is {value}.",
-           "What is the height of {x}?", 20, 900, "m", ("metres", "meters")),
-        _a("city", "city", "city", "{name} stands in the city of {value}.",
-           "In which city does {x} stand?"),
-        _a("year", "year", "year", "{name} was completed in the year {value}.",
-           "In which year was {x} completed?", 1800, 2023),
-        _a("architect", "architect", "person", "The architect of {name} is {value}.",
-           "Who is the architect of {x}?"),
+        _a(
+            "height",
+            "height",
+            "number",
+            "The height of {name} is {value}.",
+            "What is the height of {x}?",
+            20,
+            900,
+            "m",
+            ("metres", "meters"),
+        ),
+        _a(
+            "city",
+            "city",
+            "city",
+            "{name} stands in the city of {value}.",
+            "In which city does {x} stand?",
+        ),
+        _a(
+            "year",
+            "year",
+            "year",
+            "{name} was completed in the year {value}.",
+            "In which year was {x} completed?",
+            1800,
+            2023,
+        ),
+        _a(
+            "architect",
+            "architect",
+            "person",
+            "The architect of {name} is {value}.",
+            "Who is the architect of {x}?",
+        ),
         _dated("owner", "owner", "person", "Who is the latest owner of {x}?"),
     ),
     "vehicle": (
-        _a("speed", "speed", "number", "The top speed of {name} is {value}.",
-           "What is the top speed of {x}?", 60, 420, "km/h", ("kmh", "km per hour")),
-        _a("city", "city", "city", "{name} is built in the city of {value}.",
-           "In which city is {x} built?"),
-        _a("year", "year", "year", "{name} was introduced in the year {value}.",
-           "In which year was {x} introduced?", 1900, 2023),
-        _a("designer", "designer", "person", "The designer of {name} is {value}.",
-           "Who is the designer of {x}?"),
-        _dated("price", "price", "number", "What is the latest price of {x}?",
-               5000, 900000, "euros", ("euro", "EUR")),
+        _a(
+            "speed",
+            "speed",
+            "number",
+            "The top speed of {name} is {value}.",
+            "What is the top speed of {x}?",
+            60,
+            420,
+            "km/h",
+            ("kmh", "km per hour"),
+        ),
+        _a(
+            "city",
+            "city",
+            "city",
+            "{name} is built in the city of {value}.",
+            "In which city is {x} built?",
+        ),
+        _a(
+            "year",
+            "year",
+            "year",
+            "{name} was introduced in the year {value}.",
+            "In which year was {x} introduced?",
+            1900,
+            2023,
+        ),
+        _a(
+            "designer",
+            "designer",
+            "person",
+            "The designer of {name} is {value}.",
+            "Who is the designer of {x}?",
+        ),
+        _dated(
+            "price",
+            "price",
+            "number",
+            "What is the latest price of {x}?",
+            5000,
+            900000,
+            "euros",
+            ("euro", "EUR"),
+        ),
     ),
     "plant": (
-        _a("height", "height", "number", "The height of {name} is {value}.",
-           "What is the height of {x}?", 5, 4000, "cm", ("centimetres", "centimeters")),
-        _a("city", "city", "city", "{name} grows near the city of {value}.",
-           "Near which city does {x} grow?"),
-        _a("year", "year", "year", "{name} was first described in the year {value}.",
-           "In which year was {x} first described?", 1700, 2020),
-        _a("botanist", "botanist", "person", "The botanist of {name} is {value}.",
-           "Who is the botanist of {x}?"),
-        _dated("population", "population", "number", "What is the latest population of {x}?",
-               50, 90000),
+        _a(
+            "height",
+            "height",
+            "number",
+            "The height of {name} is {value}.",
+            "What is the height of {x}?",
+            5,
+            4000,
+            "cm",
+            ("centimetres", "centimeters"),
+        ),
+        _a(
+            "city",
+            "city",
+            "city",
+            "{name} grows near the city of {value}.",
+            "Near which city does {x} grow?",
+        ),
+        _a(
+            "year",
+            "year",
+            "year",
+            "{name} was first described in the year {value}.",
+            "In which year was {x} first described?",
+            1700,
+            2020,
+        ),
+        _a(
+            "botanist",
+            "botanist",
+            "person",
+            "The botanist of {name} is {value}.",
+            "Who is the botanist of {x}?",
+        ),
+        _dated(
+            "population", "population", "number", "What is the latest population of {x}?", 50, 90000
+        ),
     ),
     "logo": (
-        _a("founder", "founder", "person", "The founder of {name} is {value}.",
-           "Who is the founder of {x}?"),
-        _a("city", "city", "city", "{name} is based in the city of {value}.",
-           "In which city is {x} based?"),
-        _a("year", "year", "year", "{name} was founded in the year {value}.",
-           "In which year was {x} founded?", 1800, 2022),
-        _a("employees", "employees", "number", "{name} has {value} employees.",
-           "How many employees does {x} have?", 20, 200000),
+        _a(
+            "founder",
+            "founder",
+            "person",
+            "The founder of {name} is {value}.",
+            "Who is the founder of {x}?",
+        ),
+        _a(
+            "city",
+            "city",
+            "city",
+            "{name} is based in the city of {value}.",
+            "In which city is {x} based?",
+        ),
+        _a(
+            "year",
+            "year",
+            "year",
+            "{name} was founded in the year {value}.",
+            "In which year was {x} founded?",
+            1800,
+            2022,
+        ),
+        _a(
+            "employees",
+            "employees",
+            "number",
+            "{name} has {value} employees.",
+            "How many employees does {x} have?",
+            20,
+            200000,
+        ),
         _dated("chief", "chief", "person", "Who is the latest chief of {x}?"),
     ),
 }
@@ -181,7 +333,9 @@ class FactPools:
     def make(cls, names: NameGenerator, n_entities: int) -> FactPools:
         n_cities = max(200, n_entities // 4)
         n_people = max(300, n_entities // 2)
-        return cls([names.city() for _ in range(n_cities)], [names.person() for _ in range(n_people)])
+        return cls(
+            [names.city() for _ in range(n_cities)], [names.person() for _ in range(n_people)]
+        )
 
 
 def draw_value(attr: Attribute, rng: random.Random, pools: FactPools) -> str:
@@ -192,8 +346,9 @@ def draw_value(attr: Attribute, rng: random.Random, pools: FactPools) -> str:
     return rng.choice(pools.people)
 
 
-def draw_facts(category: str, rng: random.Random, pools: FactPools
-               ) -> tuple[dict[str, str], dict[str, list[tuple[int, str]]]]:
+def draw_facts(
+    category: str, rng: random.Random, pools: FactPools
+) -> tuple[dict[str, str], dict[str, list[tuple[int, str]]]]:
     """Static facts and the dated versions (2-3, oldest first, distinct values, years < NOW)."""
     facts: dict[str, str] = {}
     dated: dict[str, list[tuple[int, str]]] = {}

@@ -2,7 +2,8 @@
 
 Text pages (``corpus.jsonl``, rows ``{id, title, text, url, date}``):
 
-- ``wiki-E``: the encyclopedia page of entity E — "NAME is a bird." then one plain sentence per fact
+- ``wiki-E``: the encyclopedia page of entity E — "NAME is a bird." then one plain sentence per
+  fact
   ("The wingspan of NAME is 42 cm."), and the *oldest* version of its dated fact (stale, as
   encyclopedias are);
 - ``news-E-YEAR``: one page per later version of the dated fact; the newest says "latest"
@@ -33,8 +34,11 @@ def _date(rng: random.Random, year: int) -> str:
 
 
 def _fact_sentences(e: Entity) -> list[str]:
-    return [a.sentence.format(name=e.name, value=format_value(a, e.facts[a.key]))
-            for a in ATTRIBUTES[e.category] if not a.dated]
+    return [
+        a.sentence.format(name=e.name, value=format_value(a, e.facts[a.key]))
+        for a in ATTRIBUTES[e.category]
+        if not a.dated
+    ]
 
 
 def encyclopedia_page(e: Entity, rng: random.Random) -> dict[str, Any]:
@@ -42,10 +46,18 @@ def encyclopedia_page(e: Entity, rng: random.Random) -> dict[str, Any]:
     year, value = e.dated[attr.key][0]
     sentences = _fact_sentences(e)
     rng.shuffle(sentences)
-    text = " ".join([f"{e.name} is a {e.colour} {e.page_noun}."] + sentences
-                    + [attr.old_sentence.format(year=year, name=e.name, value=format_value(attr, str(value)))])
-    return {"id": f"wiki-{e.id}", "title": e.name, "url": f"{DOMAIN}/wiki/{e.name}",
-            "date": _date(rng, int(year)), "text": text}
+    text = " ".join(
+        [f"{e.name} is a {e.colour} {e.page_noun}."]
+        + sentences
+        + [attr.old_sentence.format(year=year, name=e.name, value=format_value(attr, str(value)))]
+    )
+    return {
+        "id": f"wiki-{e.id}",
+        "title": e.name,
+        "url": f"{DOMAIN}/wiki/{e.name}",
+        "date": _date(rng, int(year)),
+        "text": text,
+    }
 
 
 def news_pages(e: Entity, rng: random.Random) -> list[dict[str, Any]]:
@@ -57,8 +69,15 @@ def news_pages(e: Entity, rng: random.Random) -> list[dict[str, Any]]:
         template = attr.latest_sentence if latest else attr.old_sentence
         text = template.format(year=year, name=e.name, value=format_value(attr, str(value)))
         title = f"{e.name} latest {attr.word}" if latest else f"{e.name} {attr.word} in {year}"
-        out.append({"id": f"news-{e.id}-{year}", "title": title, "text": text,
-                    "url": f"{DOMAIN}/news/{year}/{e.name}-{attr.word}", "date": _date(rng, int(year))})
+        out.append(
+            {
+                "id": f"news-{e.id}-{year}",
+                "title": title,
+                "text": text,
+                "url": f"{DOMAIN}/news/{year}/{e.name}-{attr.word}",
+                "date": _date(rng, int(year)),
+            }
+        )
     return out
 
 
@@ -66,8 +85,13 @@ def distractor_page(e: Entity, other: Entity, rng: random.Random) -> dict[str, A
     facts = _fact_sentences(other)
     rng.shuffle(facts)
     text = " ".join([f"{e.name} is often confused with {other.name}."] + facts[:2])
-    return {"id": f"notes-{e.id}", "title": f"{e.name} or {other.name}", "text": text,
-            "url": f"{DOMAIN}/notes/{e.name}-{other.name}", "date": _date(rng, rng.randint(2010, 2024))}
+    return {
+        "id": f"notes-{e.id}",
+        "title": f"{e.name} or {other.name}",
+        "text": text,
+        "url": f"{DOMAIN}/notes/{e.name}-{other.name}",
+        "date": _date(rng, rng.randint(2010, 2024)),
+    }
 
 
 def city_pages(entities: list[Entity], rng: random.Random) -> list[dict[str, Any]]:
@@ -77,9 +101,15 @@ def city_pages(entities: list[Entity], rng: random.Random) -> list[dict[str, Any
     out = []
     for i, (city, names) in enumerate(sorted(by_city.items())):
         listed = ", ".join(names[:6])
-        out.append({"id": f"city-{i:05d}", "title": city, "url": f"{DOMAIN}/city/{city}",
-                    "date": _date(rng, rng.randint(2010, 2024)),
-                    "text": f"{city} is a city. Things found in {city} include {listed}."})
+        out.append(
+            {
+                "id": f"city-{i:05d}",
+                "title": city,
+                "url": f"{DOMAIN}/city/{city}",
+                "date": _date(rng, rng.randint(2010, 2024)),
+                "text": f"{city} is a city. Things found in {city} include {listed}.",
+            }
+        )
     return out
 
 
@@ -99,6 +129,13 @@ def text_pages(entities: list[Entity], rng: random.Random) -> Iterator[dict[str,
 
 
 def image_page(e: Entity) -> dict[str, Any]:
-    what = f"the logo of {e.name}, a brand" if e.category == "logo" else f"{e.name}, a {e.page_noun}"
-    return {"id": f"img-{e.id}", "image": e.picture, "title": e.name,
-            "url": f"{DOMAIN}/img/{e.name}.png", "text": f"A photo of {what}."}
+    what = (
+        f"the logo of {e.name}, a brand" if e.category == "logo" else f"{e.name}, a {e.page_noun}"
+    )
+    return {
+        "id": f"img-{e.id}",
+        "image": e.picture,
+        "title": e.name,
+        "url": f"{DOMAIN}/img/{e.name}.png",
+        "text": f"A photo of {what}.",
+    }

@@ -2,8 +2,9 @@
 
 Every picture is a deterministic function of its random stream. An entity's picture is a square
 tile: a pale background, a category silhouette (bird, building, car, plant, logo) in the entity's
-main colour — the colour referring expressions name — and entity-specific details (proportions, a
-second colour, a body pattern, small marks) that make it findable among thousands of look-alikes.
+main colour — the colour referring expressions name — and entity-specific details (proportions,
+a second colour, a body pattern, small marks) that make it findable among thousands of
+look-alikes.
 
 >>> import random
 >>> img = entity_picture("bird", (205, 35, 35), random.Random(1), 64)
@@ -23,7 +24,8 @@ BACKGROUNDS = ("plain", "gradient", "stripes", "checks", "noise")
 
 
 def _jitter(c: RGB, rng: random.Random, amount: int = 14) -> RGB:
-    return tuple(max(0, min(255, v + rng.randint(-amount, amount))) for v in c)  # type: ignore[return-value]
+    out = tuple(max(0, min(255, v + rng.randint(-amount, amount))) for v in c)
+    return out  # type: ignore[return-value]
 
 
 def _vivid(rng: random.Random) -> RGB:
@@ -38,8 +40,9 @@ def _pale(rng: random.Random) -> RGB:
     return (rng.randint(215, 250), rng.randint(215, 250), rng.randint(215, 250))
 
 
-def _pattern(d: ImageDraw.ImageDraw, rng: random.Random, box: tuple[float, float, float, float],
-             colour: RGB) -> None:
+def _pattern(
+    d: ImageDraw.ImageDraw, rng: random.Random, box: tuple[float, float, float, float], colour: RGB
+) -> None:
     """Spots, stripes or a band inside ``box`` (the body), in ``colour``."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
@@ -66,20 +69,32 @@ def _bird(d: ImageDraw.ImageDraw, s: float, main: RGB, second: RGB, rng: random.
     cx, cy = s * rng.uniform(0.45, 0.52), s * rng.uniform(0.5, 0.58)
     body = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
     tail = rng.uniform(0.12, 0.22) * s
-    d.polygon([(body[0] + 2, cy), (body[0] - tail, cy - tail * 0.6), (body[0] - tail, cy + tail * 0.3)],
-              fill=main)
+    d.polygon(
+        [(body[0] + 2, cy), (body[0] - tail, cy - tail * 0.6), (body[0] - tail, cy + tail * 0.3)],
+        fill=main,
+    )
     d.ellipse(body, fill=main)
     hr = s * rng.uniform(0.1, 0.14)
     hx, hy = body[2] - hr * 0.6, body[1] - hr * 0.2
     d.ellipse([hx - hr, hy - hr, hx + hr, hy + hr], fill=main)
     beak = s * rng.uniform(0.08, 0.16)
-    d.polygon([(hx + hr * 0.8, hy - hr * 0.3), (hx + hr * 0.8 + beak, hy + hr * 0.1),
-               (hx + hr * 0.8, hy + hr * 0.4)], fill=(230, 170, 40))
+    d.polygon(
+        [
+            (hx + hr * 0.8, hy - hr * 0.3),
+            (hx + hr * 0.8 + beak, hy + hr * 0.1),
+            (hx + hr * 0.8, hy + hr * 0.4),
+        ],
+        fill=(230, 170, 40),
+    )
     d.ellipse([hx, hy - hr * 0.35, hx + hr * 0.45, hy + hr * 0.1], fill=(20, 20, 20))
     wing = (cx - bw * 0.3, cy - bh * rng.uniform(0.2, 0.5), cx + bw * 0.2, cy + bh * 0.3)
     d.ellipse(wing, fill=second)
     for lx in (cx - bw * 0.12, cx + bw * 0.12):
-        d.line([(lx, body[3] - 1), (lx, body[3] + s * 0.1)], fill=(60, 40, 20), width=max(1, int(s / 40)))
+        d.line(
+            [(lx, body[3] - 1), (lx, body[3] + s * 0.1)],
+            fill=(60, 40, 20),
+            width=max(1, int(s / 40)),
+        )
 
 
 def _building(d: ImageDraw.ImageDraw, s: float, main: RGB, second: RGB, rng: random.Random) -> None:
@@ -89,7 +104,10 @@ def _building(d: ImageDraw.ImageDraw, s: float, main: RGB, second: RGB, rng: ran
     d.rectangle([x1, y1, x1 + w, y2], fill=main)
     roof = rng.randrange(3)
     if roof == 0:
-        d.polygon([(x1 - 2, y1), (x1 + w / 2, y1 - s * rng.uniform(0.08, 0.18)), (x1 + w + 2, y1)], fill=second)
+        d.polygon(
+            [(x1 - 2, y1), (x1 + w / 2, y1 - s * rng.uniform(0.08, 0.18)), (x1 + w + 2, y1)],
+            fill=second,
+        )
     elif roof == 1:
         d.pieslice([x1, y1 - w / 2, x1 + w, y1 + w / 2], 180, 360, fill=second)
     else:
@@ -110,11 +128,20 @@ def _car(d: ImageDraw.ImageDraw, s: float, main: RGB, second: RGB, rng: random.R
     body = (x1, y1, x1 + w, y1 + h)
     cab_l, cab_r = x1 + w * rng.uniform(0.15, 0.3), x1 + w * rng.uniform(0.6, 0.8)
     top = y1 - s * rng.uniform(0.12, 0.2)
-    d.polygon([(cab_l, y1), (cab_l + w * 0.08, top), (cab_r - w * 0.05, top), (cab_r, y1)], fill=main)
+    d.polygon(
+        [(cab_l, y1), (cab_l + w * 0.08, top), (cab_r - w * 0.05, top), (cab_r, y1)], fill=main
+    )
     d.rectangle(body, fill=main)
     _pattern(d, rng, body, second)
-    d.polygon([(cab_l + w * 0.06, y1 - 2), (cab_l + w * 0.1, top + 3), (cab_r - w * 0.08, top + 3),
-               (cab_r - w * 0.04, y1 - 2)], fill=(190, 220, 240))
+    d.polygon(
+        [
+            (cab_l + w * 0.06, y1 - 2),
+            (cab_l + w * 0.1, top + 3),
+            (cab_r - w * 0.08, top + 3),
+            (cab_r - w * 0.04, y1 - 2),
+        ],
+        fill=(190, 220, 240),
+    )
     r = s * rng.uniform(0.07, 0.1)
     for wx in (x1 + w * 0.22, x1 + w * 0.78):
         d.ellipse([wx - r, y1 + h - r, wx + r, y1 + h + r], fill=(25, 25, 25))
@@ -124,8 +151,15 @@ def _car(d: ImageDraw.ImageDraw, s: float, main: RGB, second: RGB, rng: random.R
 def _plant(d: ImageDraw.ImageDraw, s: float, main: RGB, second: RGB, rng: random.Random) -> None:
     pot_w, pot_h = s * rng.uniform(0.25, 0.35), s * rng.uniform(0.15, 0.22)
     px = (s - pot_w) / 2
-    d.polygon([(px, s * 0.92 - pot_h), (px + pot_w, s * 0.92 - pot_h), (px + pot_w * 0.85, s * 0.92),
-               (px + pot_w * 0.15, s * 0.92)], fill=second)
+    d.polygon(
+        [
+            (px, s * 0.92 - pot_h),
+            (px + pot_w, s * 0.92 - pot_h),
+            (px + pot_w * 0.85, s * 0.92),
+            (px + pot_w * 0.15, s * 0.92),
+        ],
+        fill=second,
+    )
     stem_top = s * rng.uniform(0.15, 0.3)
     cx = s / 2
     d.line([(cx, s * 0.92 - pot_h), (cx, stem_top)], fill=(40, 110, 40), width=max(1, int(s / 30)))
@@ -157,8 +191,10 @@ def _logo(d: ImageDraw.ImageDraw, s: float, main: RGB, second: RGB, rng: random.
         d.polygon([(c, m), (s - m, c), (c, s - m), (m, c)], fill=main)
     else:
         c, r = s / 2, s / 2 - m
-        d.polygon([(c + r * np.cos(a), c + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 7)[:-1]],
-                  fill=main)
+        d.polygon(
+            [(c + r * np.cos(a), c + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 7)[:-1]],
+            fill=main,
+        )
     inner = rng.randrange(4)
     c, r = s / 2, (s / 2 - m) * rng.uniform(0.35, 0.5)
     if inner == 0:
@@ -168,8 +204,13 @@ def _logo(d: ImageDraw.ImageDraw, s: float, main: RGB, second: RGB, rng: random.
             y = c - r + k * r * 0.7
             d.rectangle([c - r, y, c + r * rng.uniform(0.2, 1.0), y + r * 0.35], fill=second)
     elif inner == 2:
-        pts = [(c + r * np.cos(a) * (1 if i % 2 == 0 else 0.45), c + r * np.sin(a) * (1 if i % 2 == 0 else 0.45))
-               for i, a in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 11)[:-1])]
+        pts = [
+            (
+                c + r * np.cos(a) * (1 if i % 2 == 0 else 0.45),
+                c + r * np.sin(a) * (1 if i % 2 == 0 else 0.45),
+            )
+            for i, a in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 11)[:-1])
+        ]
         d.polygon(pts, fill=second)
     else:
         d.polygon([(c - r, c + r), (c, c - r), (c + r, c + r)], fill=second)
@@ -242,20 +283,30 @@ def background(kind: str, size: tuple[int, int], rng: random.Random) -> Image.Im
                 if (i // step + j // step) % 2:
                     d.rectangle([i, j, i + step - 1, j + step - 1], fill=b)
     else:  # noise: blurred random blocks
-        small = np.random.default_rng(rng.getrandbits(32)).integers(150, 250, (h // 12 + 1, w // 12 + 1, 3))
+        small = np.random.default_rng(rng.getrandbits(32)).integers(
+            150, 250, (h // 12 + 1, w // 12 + 1, 3)
+        )
         return Image.fromarray(small.astype(np.uint8), "RGB").resize(size, Image.BILINEAR)
     return img
 
 
-def clutter(img: Image.Image, rng: random.Random, n: int, avoid: list[tuple[int, int, int, int]],
-            palette: list[RGB]) -> None:
+def clutter(
+    img: Image.Image,
+    rng: random.Random,
+    n: int,
+    avoid: list[tuple[int, int, int, int]],
+    palette: list[RGB],
+) -> None:
     """Draw ``n`` small shapes that stay clear of the ``avoid`` boxes (the entity pictures)."""
     d = ImageDraw.Draw(img)
     w, h = img.size
     for _ in range(n):
         r = rng.uniform(4, 16)
         x, y = rng.uniform(0, w), rng.uniform(0, h)
-        if any(x + r > a[0] - 3 and x - r < a[2] + 3 and y + r > a[1] - 3 and y - r < a[3] + 3 for a in avoid):
+        if any(
+            x + r > a[0] - 3 and x - r < a[2] + 3 and y + r > a[1] - 3 and y - r < a[3] + 3
+            for a in avoid
+        ):
             continue
         col = rng.choice(palette) if rng.random() < 0.5 else _vivid(rng)
         kind = rng.randrange(4)
@@ -269,8 +320,9 @@ def clutter(img: Image.Image, rng: random.Random, n: int, avoid: list[tuple[int,
             d.line([(x - r, y - r), (x + r, y + r)], fill=col, width=3)
 
 
-def place_boxes(rng: random.Random, sizes: list[int], canvas: tuple[int, int], gap: int = 6,
-                tries: int = 400) -> list[tuple[int, int, int, int]] | None:
+def place_boxes(
+    rng: random.Random, sizes: list[int], canvas: tuple[int, int], gap: int = 6, tries: int = 400
+) -> list[tuple[int, int, int, int]] | None:
     """Non-overlapping positions for square tiles of the given sizes; None when they do not fit."""
     w, h = canvas
     boxes: list[tuple[int, int, int, int]] = []
@@ -278,8 +330,10 @@ def place_boxes(rng: random.Random, sizes: list[int], canvas: tuple[int, int], g
         for _ in range(tries):
             x, y = rng.randint(gap, w - s - gap), rng.randint(gap, h - s - gap)
             b = (x, y, x + s, y + s)
-            if all(b[2] + gap <= o[0] or o[2] + gap <= b[0] or b[3] + gap <= o[1] or o[3] + gap <= b[1]
-                   for o in boxes):
+            if all(
+                b[2] + gap <= o[0] or o[2] + gap <= b[0] or b[3] + gap <= o[1] or o[3] + gap <= b[1]
+                for o in boxes
+            ):
                 boxes.append(b)
                 break
         else:

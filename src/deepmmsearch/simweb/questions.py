@@ -22,7 +22,12 @@ from deepmmsearch.simweb.facts import ATTRIBUTES, answer_aliases, dated_attribut
 from deepmmsearch.simweb.scenes import colourless_expression
 from deepmmsearch.simweb.world import Entity, Question, Scene, SceneObject
 
-TYPE_WEIGHTS = {"search-free": 0.15, "image-then-text": 0.45, "text-only": 0.2, "time-sensitive": 0.2}
+TYPE_WEIGHTS = {
+    "search-free": 0.15,
+    "image-then-text": 0.45,
+    "text-only": 0.2,
+    "time-sensitive": 0.2,
+}
 P_NAMED_TIME = 0.3  # time-sensitive questions that name the entity (text search only)
 
 
@@ -43,18 +48,33 @@ def _subject(e: Entity, scene: Scene, obj: SceneObject) -> tuple[str, str, str]:
     return image_subject(e, obj.expression), "crop", obj.expression
 
 
-def make_question(qid: str, e: Entity, scene: Scene, obj: SceneObject, rng: random.Random) -> Question:
+def make_question(
+    qid: str, e: Entity, scene: Scene, obj: SceneObject, rng: random.Random
+) -> Question:
     """One question about ``obj`` (entity ``e``) in ``scene``; its type is drawn by TYPE_WEIGHTS."""
     types, weights = zip(*TYPE_WEIGHTS.items())
     qtype = rng.choices(types, weights)[0]
     colourless = f"this {e.noun}" if scene.kind == "single" else colourless_expression(obj)
     if qtype == "search-free" and colourless is None:
         qtype = "image-then-text"
-    common = {"id": qid, "image": scene.image, "split": scene.split, "entity": e.id, "scene": scene.id,
-                  "category": e.category}
+    common = {
+        "id": qid,
+        "image": scene.image,
+        "split": scene.split,
+        "entity": e.id,
+        "scene": scene.id,
+        "category": e.category,
+    }
     if qtype == "search-free":
-        return Question(question=f"What colour is {colourless}?", answers=[e.colour], type=qtype,
-                        attribute=None, search="none", expression=colourless, **common)
+        return Question(
+            question=f"What colour is {colourless}?",
+            answers=[e.colour],
+            type=qtype,
+            attribute=None,
+            search="none",
+            expression=colourless,
+            **common,
+        )
     if qtype == "time-sensitive":
         attr = dated_attribute(e.category)
         if rng.random() < P_NAMED_TIME:
@@ -67,6 +87,12 @@ def make_question(qid: str, e: Entity, scene: Scene, obj: SceneObject, rng: rand
             subject, search, expr = named_subject(e), "text", None
         else:
             subject, search, expr = _subject(e, scene, obj)
-    return Question(question=attr.question.format(x=subject),
-                    answers=answer_aliases(attr, e.value(attr.key)), type=qtype, attribute=attr.key,
-                    search=search, expression=expr, **common)
+    return Question(
+        question=attr.question.format(x=subject),
+        answers=answer_aliases(attr, e.value(attr.key)),
+        type=qtype,
+        attribute=attr.key,
+        search=search,
+        expression=expr,
+        **common,
+    )

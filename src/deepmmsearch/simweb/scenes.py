@@ -35,8 +35,15 @@ class ScenePlan:
     entities: list[Entity]
 
 
-def group_entities(entities: list[Entity], rng: random.Random, *, split: str, start: int,
-                   p_single: float = 0.4, p_theme: float = 0.75) -> list[ScenePlan]:
+def group_entities(
+    entities: list[Entity],
+    rng: random.Random,
+    *,
+    split: str,
+    start: int,
+    p_single: float = 0.4,
+    p_theme: float = 0.75,
+) -> list[ScenePlan]:
     """Partition ``entities`` (one split) into scenes of 1-4 with unique (colour, noun) pairs."""
     order = list(entities)
     rng.shuffle(order)
@@ -52,7 +59,7 @@ def group_entities(entities: list[Entity], rng: random.Random, *, split: str, st
         pool = by_cat[cat]
         while pos[cat] < len(pool) and pool[pos[cat]].id in used:
             pos[cat] += 1
-        for e in pool[pos[cat]: pos[cat] + 40]:
+        for e in pool[pos[cat] : pos[cat] + 40]:
             if e.id not in used and (e.colour, e.category) not in taken:
                 return e
         return None
@@ -81,22 +88,29 @@ def group_entities(entities: list[Entity], rng: random.Random, *, split: str, st
 
 # where an object's centre falls in a 3x3 grid over the image -> the phrase for it
 _REGIONS = {
-    (0, 0): "at the top left", (1, 0): "at the top", (2, 0): "at the top right",
-    (0, 1): "on the left", (1, 1): "in the centre", (2, 1): "on the right",
-    (0, 2): "at the bottom left", (1, 2): "at the bottom", (2, 2): "at the bottom right",
+    (0, 0): "at the top left",
+    (1, 0): "at the top",
+    (2, 0): "at the top right",
+    (0, 1): "on the left",
+    (1, 1): "in the centre",
+    (2, 1): "on the right",
+    (0, 2): "at the bottom left",
+    (1, 2): "at the bottom",
+    (2, 2): "at the bottom right",
 }
 
 
 def region(box: tuple[float, float, float, float], size: tuple[int, int]) -> str:
-    """``on the left``, ``at the top right``, ``in the centre``...: where ``box`` sits in the image."""
+    """Where ``box`` sits in the image: ``on the left``, ``at the top right``, ``in the centre``..."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     col = min(2, int(3 * cx / size[0]))
     row = min(2, int(3 * cy / size[1]))
     return _REGIONS[(col, row)]
 
 
-def describe(entities: list[Entity], boxes: list[tuple[int, int, int, int]], size: tuple[int, int]
-             ) -> list[SceneObject]:
+def describe(
+    entities: list[Entity], boxes: list[tuple[int, int, int, int]], size: tuple[int, int]
+) -> list[SceneObject]:
     """Scene objects with a canonical expression and unique aliases (normalised for grounding).
 
     The canonical expression is ``the {colour} {noun}`` — unique in the scene — followed, when
@@ -117,8 +131,16 @@ def describe(entities: list[Entity], boxes: list[tuple[int, int, int, int]], siz
             aliases.append(f"the {e.noun} {where[i]}")
         if len(entities) == 1:
             aliases.append(f"this {e.noun}")
-        out.append(SceneObject(e.id, [float(v) for v in b], e.colour, e.noun, expression,
-                               [a for a in aliases if a != expression]))
+        out.append(
+            SceneObject(
+                e.id,
+                [float(v) for v in b],
+                e.colour,
+                e.noun,
+                expression,
+                [a for a in aliases if a != expression],
+            )
+        )
     return out
 
 
@@ -142,8 +164,9 @@ class SceneStyle:
     clutter: tuple[int, int] = (12, 30)  # shapes per multi scene
 
 
-def render_scene(plan: ScenePlan, pictures: dict[str, Image.Image], rng: random.Random,
-                 style: SceneStyle) -> tuple[Image.Image, list[SceneObject], str]:
+def render_scene(
+    plan: ScenePlan, pictures: dict[str, Image.Image], rng: random.Random, style: SceneStyle
+) -> tuple[Image.Image, list[SceneObject], str]:
     """Draw the scene; returns the image, its objects (boxes + expressions) and the background."""
     bg_kind = rng.choice(BACKGROUNDS)
     palette = list(COLOURS.values())

@@ -110,7 +110,9 @@ class Scene(_Row):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Scene:
         row = super().from_dict(data)
-        row.objects = [o if isinstance(o, SceneObject) else SceneObject.from_dict(o) for o in row.objects]
+        row.objects = [
+            o if isinstance(o, SceneObject) else SceneObject.from_dict(o) for o in row.objects
+        ]
         return row
 
 
@@ -209,8 +211,10 @@ class World:
     @cached_property
     def question_by_text(self) -> dict[tuple[str, str], Question]:
         """(normalised question, scene image file name) -> question; for callers without ids."""
-        return {(normalise_expression(q.question), Path(q.image).name): q
-                for q in self.questions.values()}
+        return {
+            (normalise_expression(q.question), Path(q.image).name): q
+            for q in self.questions.values()
+        }
 
     def find_question(self, question: str, image: str | None) -> Question | None:
         key = (normalise_expression(question), Path(image).name if image else "")

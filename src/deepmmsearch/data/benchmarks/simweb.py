@@ -65,7 +65,9 @@ def load_simweb(
         except (KeyError, TypeError) as exc:
             col.bad(where, f"missing field {exc}")
             continue
-        image_missing = None if Path(sample.image or "").is_file() else f"image not found: {sample.image}"
+        image_missing = (
+            None if Path(sample.image or "").is_file() else f"image not found: {sample.image}"
+        )
         col.add(sample, where=where, image_missing=image_missing)
     return col.finish(limit=limit, seed=seed, ids=ids)
 
