@@ -80,7 +80,11 @@ def tiny_owlv2(tmp_path_factory) -> Path:
                            num_attention_heads=2, image_size=64, patch_size=16),
         projection_dim=16)
     out = tmp_path_factory.mktemp("owlv2")
-    tr.Owlv2ForObjectDetection(cfg).save_pretrained(out)
+    model = tr.Owlv2ForObjectDetection(cfg)
+    with torch.no_grad():  # boxes = the patch-grid prior: spread over the image, not saturated
+        model.box_head.dense2.weight.zero_()
+        model.box_head.dense2.bias.zero_()
+    model.save_pretrained(out)
     ip = tr.Owlv2ImageProcessor(size={"height": 64, "width": 64})
     tr.Owlv2Processor(image_processor=ip, tokenizer=tok).save_pretrained(out)
     return out
@@ -98,3 +102,18 @@ def tiny_clip(tmp_path_factory) -> Path:
     tr.CLIPModel(cfg).save_pretrained(out)
     tr.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from threads, and on a shared CPU OpenMP spinning costs 10-20x."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
