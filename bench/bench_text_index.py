@@ -82,7 +82,7 @@ def _bare(search):
     return run_b, None
 
 
-def child_query(index: str, queries_file: str) -> dict:
+def child_query(index: str, queries_file: str, budget_s: str = "120") -> dict:
     import asyncio
 
     from deepmmsearch.tools.text.bm25 import BM25TextSearch
@@ -101,7 +101,10 @@ def child_query(index: str, queries_file: str) -> dict:
     threaded = BM25TextSearch(index, threaded=True)
     lat: dict[str, list[float]] = {name: [] for name in [*variants, "async", "thread"]}
     loop = asyncio.new_event_loop()
-    for q in queries:
+    t_end = time.perf_counter() + float(budget_s)
+    for n, q in enumerate(queries):
+        if n >= 100 and time.perf_counter() > t_end:  # slow engines: stop at the time budget
+            break
         for name, fn in variants.items():
             t = time.perf_counter()
             fn(q)
@@ -111,7 +114,7 @@ def child_query(index: str, queries_file: str) -> dict:
             loop.run_until_complete(backend.search(q, 5))
             lat[name].append(time.perf_counter() - t)
     loop.close()
-    out = {"open_s": open_s, "query_rss_mb": _peak_rss_mb()}
+    out = {"open_s": open_s, "query_rss_mb": _peak_rss_mb(), "n_queries": len(lat["bare"])}
     for name, values in lat.items():
         out[name] = {"p50_ms": _pct(values, 0.5), "p95_ms": _pct(values, 0.95),
                      "mean_ms": statistics.fmean(values) * 1000}
@@ -131,7 +134,8 @@ def _report(engine: str, b: dict, q: dict) -> list[str]:
     lines = [f"{engine}: {b['n_docs']} docs, build {b['build_s']:.1f}s wall / {b['build_cpu_s']:.1f}s CPU "
              f"(goal < {GOALS['build_s']:.0f}s: {'met' if b['build_s'] < GOALS['build_s'] else 'MISSED'}),"
              f" index {b['size_mb']:.0f} MB, peak RSS build {b['build_rss_mb']:.0f} MB / "
-             f"query {q['query_rss_mb']:.0f} MB, open {q['open_s'] * 1000:.0f} ms"]
+             f"query {q['query_rss_mb']:.0f} MB, open {q['open_s'] * 1000:.0f} ms, "
+             f"{q['n_queries']} queries"]
     for name in ("bare", "parser", "wrapper", "async", "thread"):
         if name in q:
             r = q[name]
@@ -150,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--engines", default="tantivy,bm25s")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--query-budget-s", type=float, default=120.0,
+                   help="stop an engine's query loop after this long (at least 100 queries)")
     p.add_argument("--workdir", help="keep the corpus and indexes here (default: a temp dir)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -174,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             out = work / f"index_{engine}"
             b = _run_child("build", str(corpus), str(out), engine)
             print(f"{engine}: built in {b['build_s']:.1f}s", flush=True)
-            q = _run_child("query", str(out), str(queries))
+            q = _run_child("query", str(out), str(queries), str(args.query_budget_s))
             report += _report(engine, b, q)
             if not args.workdir:
                 shutil.rmtree(out, ignore_errors=True)

@@ -394,7 +394,7 @@ class _Bm25sEngine:
         import bm25s.stopwords as sw
 
         self.stopwords = frozenset(sw.STOPWORDS_EN)
-        self._bm25s = bm25s
+        self._np = np
 
     def doc(self, i: int) -> tuple[str, ...]:
         start, end = int(self.offsets[i]), int(self.offsets[i + 1])
@@ -404,10 +404,15 @@ class _Bm25sEngine:
         words = [s_stem(w) for w in words if len(w) > 1 and w not in self.stopwords]
         if not words or self.retriever is None:
             return []
-        res = self.retriever.retrieve([words], k=min(k, self.n_docs), show_progress=False,
-                                      n_threads=0)
-        return [(float(s), self.doc(int(i)))
-                for i, s in zip(res.documents[0], res.scores[0]) if s > 0]
+        # Score, then select among the matching documents only: bm25s's own top-k runs
+        # np.argpartition over all n_docs scores, mostly zeros, and took ~9x longer at 1M docs.
+        np = self._np
+        scores = self.retriever.get_scores(words)
+        top = np.flatnonzero(scores)
+        if len(top) > k:
+            top = top[np.argpartition(-scores[top], k - 1)[:k]]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(float(scores[i]), self.doc(int(i))) for i in top]
 
 
 class BM25TextSearch:
