@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("verl.experimental.agent_loop")  # make test-verl: the .venv-verl env
+pytest.importorskip("verl.experimental.agent_loop",
+                    reason="veRL is tested in its own environment: make test-verl")
 
-from deepmmsearch.protocol import STOP_STRINGS  # noqa: E402
+from deepmmsearch.protocol import STOP_STRINGS
 
 QUESTION = "What is the wingspan of this bird?"
 INFO = {"question": QUESTION, "answers": ["131 to 170 cm"], "id": "q1"}

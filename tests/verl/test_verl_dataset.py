@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("verl.experimental.agent_loop")  # make test-verl: the .venv-verl env
+pytest.importorskip("verl.experimental.agent_loop",
+                    reason="veRL is tested in its own environment: make test-verl")
 
-from deepmmsearch.data.export import write_verl  # noqa: E402
-from deepmmsearch.types import Sample  # noqa: E402
+from deepmmsearch.data.export import write_verl
+from deepmmsearch.types import Sample
 
 SCENE = str(Path(__file__).resolve().parents[1] / "fixtures" / "scene.png")
 
@@ -58,8 +59,8 @@ async def test_dataset_row_drives_our_loop(tmp_path, processor, make_loop, fake_
     """A dataset row as the agent-loop worker passes it (its columns as keyword arguments)."""
     path = write_verl(samples(), tmp_path / "train.parquet")
     row = dataset(path, processor, cache_dir=str(tmp_path / "cache"))[0]
-    server = fake_server(["<reason>known bird</reason><text_search>great egret wingspan"
-                          "</text_search>", "<reason>found</reason><answer>131 to 170 cm</answer>"])
+    search = "<reason>known bird</reason><text_search>great egret wingspan</text_search>"
+    server = fake_server([search, "<reason>found</reason><answer>131 to 170 cm</answer>"])
     loop = make_loop(server)
     kwargs = {k: v for k, v in row.items() if k not in ("agent_name", "dummy_tensor")}
     out = await loop.run({"temperature": 1.0, "logprobs": True}, **kwargs)

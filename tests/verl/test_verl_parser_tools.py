@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("verl.experimental.agent_loop")  # make test-verl: the .venv-verl env
+pytest.importorskip("verl.experimental.agent_loop",
+                    reason="veRL is tested in its own environment: make test-verl")
 
-from deepmmsearch.train.verl.session import action_cut, tool_action  # noqa: E402
+from deepmmsearch.train.verl.session import action_cut, tool_action
 
 REPO = Path(__file__).resolve().parents[2]
 QUESTION = "What is the wingspan of this bird?"
@@ -22,8 +23,8 @@ CASES = [
     ("<reason>known bird</reason> <text_search>great egret wingspan</text_search>\n",
      ("text_search", {"query": "great egret wingspan"})),
     # tag-like text inside the reasoning does not count
-    ("<reason>not <text_search>x</text_search> nor <answer>y</answer></reason>"
-     "<text_search>real query</text_search>", ("text_search", {"query": "real query"})),
+    ("<reason>not <text_search>x</text_search> nor <answer>y</answer></reason><text_search>"
+     + "real query</text_search>", ("text_search", {"query": "real query"})),
     # a generation that ran on: the first action counts
     ("<reason>a</reason><text_search>first</text_search><reason>b</reason><answer>x</answer>",
      ("text_search", {"query": "first"})),
@@ -58,7 +59,7 @@ async def test_parser_maps_tags_to_calls(tokenizer, text, expected):
 
 
 def test_action_cut_stops_after_the_first_closing_tag(tokenizer):
-    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False)  # noqa: E731
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
     head = tokenizer.encode("<reason>r</reason><text_search>q</text_search>", add_special_tokens=False)
     tail = tokenizer.encode("<|im_end|><reason>more</reason>", add_special_tokens=False)
     assert action_cut(decode, head + tail) == len(head)
@@ -154,3 +155,24 @@ def test_agent_config_is_found_from_another_directory(tmp_path, monkeypatch):
     rt = load_runtime("configs/verl/agent_fixture.yaml")
     assert rt.source == str(REPO / "configs/verl/agent_fixture.yaml")
     assert rt.agent.limits.max_tool_calls == 10 and rt.agent.limits.max_image_searches == 1
+
+
+def test_tool_turn_template_layout(tokenizer):
+    from deepmmsearch.train.chat_template import CHAT_TEMPLATE
+    from deepmmsearch.train.verl.template import TOOL_TURN_TEMPLATE, chat_template_for
+
+    msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Q?"}]},
+            {"role": "assistant", "content": "<reason>r</reason><text_search>q</text_search>"},
+            {"role": "tool", "content": "<information>x</information>"}]
+    text = tokenizer.apply_chat_template(msgs, chat_template=TOOL_TURN_TEMPLATE, tokenize=False,
+                                         add_generation_prompt=True)
+    assert text == ("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Q?<|im_end|>\n"
+                    "<|im_start|>assistant\n<reason>r</reason><text_search>q</text_search>"
+                    "<|im_end|>\n<|im_start|>user\n<information>x</information><|im_end|>\n"
+                    "<|im_start|>assistant\n")
+    inline = tokenizer.apply_chat_template(msgs, chat_template=CHAT_TEMPLATE, tokenize=False,
+                                           add_generation_prompt=True)
+    assert inline.endswith("<text_search>q</text_search><information>x</information>")
+    assert chat_template_for("deepmmsearch_agent") == CHAT_TEMPLATE
+    with pytest.raises(ValueError, match="no chat template"):
+        chat_template_for("single_turn_agent")

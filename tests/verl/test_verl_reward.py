@@ -7,9 +7,10 @@ import inspect
 import pytest
 import yaml
 
-pytest.importorskip("verl.experimental.agent_loop")  # make test-verl: the .venv-verl env
+pytest.importorskip("verl.experimental.agent_loop",
+                    reason="veRL is tested in its own environment: make test-verl")
 
-from deepmmsearch.train.verl.reward import compute_score, split_turns  # noqa: E402
+from deepmmsearch.train.verl.reward import compute_score, split_turns
 
 GOOD = ["<reason>which bird?</reason><img_search>the white bird</img_search>",
         "<reason>an egret</reason><text_search>great egret wingspan</text_search>",
@@ -33,8 +34,9 @@ async def test_correct_well_formed_episode_scores_one():
 @pytest.mark.parametrize("turns,answer,score,fmt", [
     (GOOD[:2] + ["<reason>guess</reason><answer>2 m</answer>"], "2 m", 0.1, 1.0),  # wrong answer
     (GOOD[:2] + ["<answer>131 to 170 cm</answer>"], None, 0.0, 0.0),  # no reason: no answer
-    (["<reason>r</reason><img_search>a</img_search>", "<reason>r</reason><img_search><img>"
-      "</img_search>", GOOD[2]], "131 to 170 cm", 0.9, 0.0),  # two image searches
+    (["<reason>r</reason><img_search>a</img_search>",
+      "<reason>r</reason><img_search><img></img_search>", GOOD[2]],
+     "131 to 170 cm", 0.9, 0.0),  # two image searches
     (GOOD[:2], None, 0.0, 0.0),  # stopped before answering
     (["<reason>r</reason><answer>Unable to answer due to lack of relevant information</answer>"],
      "Unable to answer due to lack of relevant information", 0.1, 1.0),  # gave up, well formed

@@ -24,23 +24,14 @@ Set with ``actor_rollout_ref.model.custom_chat_template`` (``runs/verl_multinode
 
 from __future__ import annotations
 
-from deepmmsearch.train.chat_template import CHAT_TEMPLATE
+from deepmmsearch.train.chat_template import CHAT_TEMPLATE, JINJA_MESSAGE_BODY
 
-# Same body rendering as CHAT_TEMPLATE (string content with <image> placeholders, or HF parts).
+# The message body (string content with <image> placeholders, or HF parts) is rendered by the
+# Jinja of CHAT_TEMPLATE: only the turn layout differs.
 TOOL_TURN_TEMPLATE = (
-    "{%- set vis = '<|vision_start|><|image_pad|><|vision_end|>' -%}"
     "{%- for m in messages -%}"
-    "{%- if m.content is string -%}"
-    "{%- set body = m.content | replace('<image>', vis) -%}"
-    "{%- else -%}"
-    "{%- set ns = namespace(s='') -%}"
-    "{%- for part in m.content -%}"
-    "{%- if part.type in ['image', 'image_url'] or 'image' in part -%}{%- set ns.s = ns.s + vis -%}"
-    "{%- elif part.type == 'text' -%}{%- set ns.s = ns.s + part.text -%}{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- set body = ns.s -%}"
-    "{%- endif -%}"
-    "{%- if m.role == 'assistant' -%}"
+    + JINJA_MESSAGE_BODY
+    + "{%- if m.role == 'assistant' -%}"
     "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ body }}{% endgeneration %}"
     "{{ '<|im_end|>\\n' }}"
     "{%- elif m.role == 'tool' -%}"
