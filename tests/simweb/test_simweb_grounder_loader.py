@@ -79,3 +79,23 @@ def test_loader_errors_and_bad_rows(world_dir, tmp_path):
     )
     data = load_simweb(str(tmp_path / "questions.jsonl"))
     assert len(data) == 0 and data.report.bad_rows == 2 and data.report.missing_images == 5
+
+
+async def test_damaged_world_files_are_clear_errors(world_dir, world, tmp_path):
+    import shutil
+
+    from deepmmsearch.simweb.world import World, WorldError
+
+    g = SimWebGrounder(world)
+    scene = next(iter(world.scenes.values()))
+    rgba = load_image(world_dir / scene.image).convert("RGBA")
+    assert await g.ground(rgba, scene.objects[0].expression) == Box(*scene.objects[0].box)
+    copy = tmp_path / "w"
+    shutil.copytree(world_dir, copy, ignore=shutil.ignore_patterns("images", "index"))
+    path = copy / "scenes.jsonl"
+    path.write_text(path.read_text() + "{broken\n")
+    with pytest.raises(WorldError, match=r"scenes.jsonl:\d+: damaged row"):
+        SimWebGrounder(copy).world.scenes  # noqa: B018
+    (copy / "entities.jsonl").unlink()
+    with pytest.raises(WorldError, match="missing"):
+        World.load(copy).entities  # noqa: B018

@@ -51,6 +51,8 @@ class SimWebGrounder:
         return self._boxes[digest].get(normalise_expression(expression))
 
     async def ground(self, image: Any, expression: str) -> Box | None:
+        if getattr(image, "mode", "RGB") != "RGB":
+            image = image.convert("RGB")  # scenes are hashed as RGB, as the toolbox loads them
         box = self.lookup(image_digest(image), expression)
         if box is None:
             log.debug("simweb grounder: no recorded box for %r", expression)

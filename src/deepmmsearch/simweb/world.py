@@ -136,12 +136,22 @@ class Question(_Row):
         return self.type != "search-free"
 
 
+class WorldError(ValueError):
+    """The directory is not a built SimWeb world (or is damaged)."""
+
+
 def read_rows(path: Path, cls: type) -> list:
+    """Rows of a world file; a missing file or a damaged row is a :class:`WorldError`."""
+    if not path.exists():
+        raise WorldError(f"{path} is missing: rebuild the world (deepmmsearch simweb build)")
     out = []
     with open(path, encoding="utf-8") as fh:
-        for line in fh:
+        for n, line in enumerate(fh, 1):
             if line.strip():
-                out.append(cls.from_dict(json.loads(line)))
+                try:
+                    out.append(cls.from_dict(json.loads(line)))
+                except (ValueError, TypeError) as exc:
+                    raise WorldError(f"{path.name}:{n}: damaged row ({exc})") from None
     return out
 
 
@@ -150,10 +160,6 @@ def write_rows(path: Path, rows: list) -> None:
         for r in rows:
             d = r if isinstance(r, dict) else r.to_dict()
             fh.write(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n")
-
-
-class WorldError(ValueError):
-    """The directory is not a built SimWeb world (or is damaged)."""
 
 
 class World:
