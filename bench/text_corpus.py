@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-FUNCTION_WORDS = (
+_FUNCTION_TEXT = (
     "the of and to in a is that for it as was with be by on not he this are or his from at which "
     "but have an they you were her she there one all we their has been would had more when if "
     "will who its so no can them other into than only some could also these two may first then "
@@ -24,10 +24,11 @@ FUNCTION_WORDS = (
     "back much should well people down own just because good each those how very being here "
     "between both under never same another while last might us great old year off come since "
     "against go came right used take three"
-).split()
+)
+FUNCTION_WORDS = _FUNCTION_TEXT.split()
 
-_ONSETS = "b c d f g h j k l m n p r s t v w z br cr dr fr gr pl st tr sh ch th".split()
-_VOWELS = "a e i o u ai ea io ou".split()
+_ONSETS = "b c d f g h j k l m n p r s t v w z br cr dr fr gr pl st tr sh ch th".split()  # noqa: SIM905
+_VOWELS = "a e i o u ai ea io ou".split()  # noqa: SIM905
 _CODAS = ["", "", "n", "r", "s", "l", "m", "x", "nd", "st"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import shutil
 
@@ -15,11 +16,10 @@ from deepmmsearch.tools.text.bm25 import (
     META_FILE,
     BM25TextSearch,
     IndexLoadError,
-    best_passage,
     build_index,
     read_info,
-    term_variants,
 )
+from deepmmsearch.tools.text.snippets import best_passage, term_variants
 
 ENGINES = ["tantivy", "bm25s"]
 
@@ -59,7 +59,7 @@ async def test_relevant_document_ranks_first(engine, query, top, searchers):
         assert top in [h.title for h in hits[:2]]
     else:
         assert hits and hits[0].title == top
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -27,7 +27,7 @@ from typing import Any
 from deepmmsearch.registry import ConfigError
 from deepmmsearch.tools.base import ToolError
 from deepmmsearch.tools.http import HttpClient, RetryPolicy, register_secret
-from deepmmsearch.tools.text.bm25 import best_passage, query_words, term_variants
+from deepmmsearch.tools.text.snippets import best_passage, query_words, term_variants
 from deepmmsearch.types import SearchHit
 
 _TAG = re.compile(r"<[^>]+>")
