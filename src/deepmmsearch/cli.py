@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("httpx", "httpcore", "urllib3", "filelock"):
+    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "faiss", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not getattr(args, "command", None):
         parser.print_help()
