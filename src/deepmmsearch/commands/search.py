@@ -31,7 +31,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                        description="Query an image index built by `deepmmsearch index image`.")
     i.add_argument("image", help="query picture")
     i.add_argument("--index", required=True, help="index folder")
-    i.add_argument("--crop", metavar="EXPRESSION", help="ground this referring expression, search the crop")
+    i.add_argument("--crop", "--expr", dest="crop", metavar="EXPRESSION",
+                   help="ground this referring expression, search the crop")
     i.add_argument("--grounder", default="fixed", help="grounder backend for --crop (see `deepmmsearch ls`)")
     i.add_argument("--grounder-option", action="append", default=[], metavar="KEY=VALUE")
     i.add_argument("--box", help="search this box of the picture: x1,y1,x2,y2 in pixels")
