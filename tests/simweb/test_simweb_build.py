@@ -201,3 +201,21 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(f"deepmmsearch.simweb.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_small_bpe_splits_held_out_names_into_pieces_of_training_names(world_dir, world):
+    """The speedrun finding: a tiny model copies unseen names piece by piece (vocab ~500-1000)."""
+    tk = pytest.importorskip("tokenizers")
+    texts = [json.loads(x)["text"] for x in (world_dir / "corpus.jsonl").read_text().splitlines()]
+    tok = tk.Tokenizer(tk.models.BPE())
+    tok.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    alphabet = tk.pre_tokenizers.ByteLevel.alphabet()
+    trainer = tk.trainers.BpeTrainer(vocab_size=600, show_progress=False, initial_alphabet=alphabet)
+    tok.train_from_iterator(texts, trainer)
+    by_split: dict[str, list[list[str]]] = {}
+    for e in world.entities.values():
+        by_split.setdefault(e.split, []).append(tok.encode(" " + e.name).tokens)
+    seen = {t for toks in by_split["train"] for t in toks}
+    assert all(len(toks) >= 2 for toks in by_split["train"])  # no name is one opaque token
+    covered = [all(t in seen for t in toks) for toks in by_split["test"]]
+    assert sum(covered) >= 0.9 * len(covered), sum(covered) / len(covered)
