@@ -7,7 +7,7 @@ A config (``stage: eval``)::
     out: runs/eval/simweb_small          # the run directory
     agent: {policy: ..., text_search: ..., image_search: ..., cache: {mode: live, path: ...}}
     datasets:
-      - loader: {name: simweb, world: runs/simweb, split: test}
+      - loader: {name: simweb, path: runs/simweb, split: test}
         label: SimWeb
     workflows:
       - {kind: direct}
