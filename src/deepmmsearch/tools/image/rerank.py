@@ -9,6 +9,7 @@ Used by ``LocalImageSearch(rerank="orb" | "sift")``.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -45,6 +46,7 @@ class LocalFeatureReranker:
         self.matcher = cv2.BFMatcher(self.norm)
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self.cache_size = cache_size
+        self._lock = threading.Lock()  # OpenCV detectors and the cache are shared by threads
 
     def features(self, image: Image.Image) -> tuple[Any, Any]:
         """Keypoints and descriptors of ``image``, resized so its long edge is ``work_edge``."""
@@ -86,8 +88,9 @@ class LocalFeatureReranker:
     def rerank(self, image: Image.Image, candidates: list[tuple[int, float]],
                paths: list[str]) -> list[tuple[int, float]]:
         """Reorder ``candidates`` ((item, score), best first); ``paths[j]`` is candidate j's picture."""
-        q = self.features(image)
-        counts = [self.inliers(q, self._gallery(p)) for p in paths]
+        with self._lock:
+            q = self.features(image)
+            counts = [self.inliers(q, self._gallery(p)) for p in paths]
         order = sorted(range(len(candidates)),
                        key=lambda j: (counts[j] < self.min_inliers,
                                       -counts[j] if counts[j] >= self.min_inliers else 0, j))
