@@ -53,7 +53,7 @@ def make_set(n: int, n_queries: int, seed: int = 1) -> tuple[list, dict[str, lis
         small, sboxes = make_scene([pics[i] for i in ids], size=(448, 448), seed=s + 10_000,
                                    picture_px=(40, 72))
         b = sboxes[0]
-        j = lambda: rng.uniform(-0.12, 0.12)  # noqa: E731
+        j = lambda: rng.uniform(-0.12, 0.12)
         jit = Box(b.x1 + j() * b.width, b.y1 + j() * b.height, b.x2 + j() * b.width, b.y2 + j() * b.height)
         q["crop-jit"].append((ids[0], crop_box(_jpeg(small), jit)[0]))
         i = rng.randrange(n)
@@ -94,12 +94,12 @@ def evaluate_simweb(world: Path, options: dict) -> dict:
     from deepmmsearch.types import Box
 
     search = LocalImageSearch(index=str(world / "index" / "image"), **options)
-    names = {}
-    for line in open(world / "entities.jsonl", encoding="utf-8"):
-        e = json.loads(line)
-        names[e["id"]] = e["name"]
+    with open(world / "entities.jsonl", encoding="utf-8") as fh:
+        names = {e["id"]: e["name"] for e in map(json.loads, fh)}
     crop = whole = n = 0
-    for line in list(open(world / "scenes.jsonl", encoding="utf-8"))[:300]:
+    with open(world / "scenes.jsonl", encoding="utf-8") as fh:
+        scenes = fh.readlines()[:300]
+    for line in scenes:
         sc = json.loads(line)
         if sc["kind"] != "multi":
             continue

@@ -52,13 +52,12 @@ def ensure_pictures(cache: Path, n: int, jobs: int) -> Path:
             print(f"\r  pictures {done}/{n}", end="", file=sys.stderr, flush=True)
     print(f"\n  generated {n} pictures in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     with open(pages, "w", encoding="utf-8") as fh:
-        for i in range(n):
-            fh.write(json.dumps({"image": f"{i // 1000:03d}/p{i:06d}.png", "title": f"Picture {i}",
-                                 "url": f"https://bench.test/{i}"}) + "\n")
+        fh.writelines(json.dumps({"image": f"{i // 1000:03d}/p{i:06d}.png", "title": f"Picture {i}",
+                                 "url": f"https://bench.test/{i}"}) + "\n" for i in range(n))
     return pages
 
 
-def _build(pages: str, out: str, index_type: str, q) -> None:  # noqa: ANN001
+def _build(pages: str, out: str, index_type: str, q) -> None:
     from deepmmsearch.tools.image.local import build_index
 
     t0 = time.perf_counter()

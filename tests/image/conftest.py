@@ -73,11 +73,12 @@ def tiny_owlv2(tmp_path_factory) -> Path:
     tok = tr.CLIPTokenizer(vocab=vocab, merges=[], bos_token="<|startoftext|>",
                            eos_token="<|endoftext|>", pad_token="!", unk_token="<|endoftext|>")
     cfg = tr.Owlv2Config(
-        text_config=dict(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=16, pad_token_id=0,
-                         bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"]),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                           num_attention_heads=2, image_size=64, patch_size=16),
+        text_config={"vocab_size": len(vocab), "hidden_size": 16, "intermediate_size": 32,
+                     "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 16,
+                     "pad_token_id": 0, "bos_token_id": vocab["<|startoftext|>"],
+                     "eos_token_id": vocab["<|endoftext|>"]},
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                       "num_attention_heads": 2, "image_size": 64, "patch_size": 16},
         projection_dim=16)
     out = tmp_path_factory.mktemp("owlv2")
     model = tr.Owlv2ForObjectDetection(cfg)
@@ -95,9 +96,9 @@ def tiny_clip(tmp_path_factory) -> Path:
     torch = pytest.importorskip("torch")
     tr = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
-    cfg = tr.CLIPConfig(text_config=dict(vocab_size=100, max_position_embeddings=16, **small),
-                        vision_config=dict(image_size=32, patch_size=8, **small), projection_dim=16)
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    cfg = tr.CLIPConfig(text_config={"vocab_size": 100, "max_position_embeddings": 16, **small},
+                        vision_config={"image_size": 32, "patch_size": 8, **small}, projection_dim=16)
     out = tmp_path_factory.mktemp("clip")
     tr.CLIPModel(cfg).save_pretrained(out)
     tr.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)

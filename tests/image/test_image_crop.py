@@ -12,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from deepmmsearch.tools.crop import ImageLoadError, clamp_box, crop_box, draw_box, load_image, pad_box, to_rgb
+from deepmmsearch.tools.crop import (
+    ImageLoadError,
+    clamp_box,
+    crop_box,
+    draw_box,
+    load_image,
+    pad_box,
+    to_rgb,
+)
 from deepmmsearch.types import Box
 
 

@@ -30,9 +30,8 @@ def world(image_index, tmp_path_factory) -> dict:
     scene, boxes = make_scene([make_picture(i, 96 + 16 * (i % 3)) for i in ids], size=(400, 300), seed=11)
     scene.save(root / "scene.png")
     with open(root / "corpus.jsonl", "w", encoding="utf-8") as fh:
-        for i in range(40):
-            fh.write(json.dumps({"id": f"d{i}", "title": f"Entity {i}", "url": f"https://wiki.test/e{i}",
-                                 "text": f"Entity {i} is a landmark. Its height is {100 + i} metres."}) + "\n")
+        fh.writelines(json.dumps({"id": f"d{i}", "title": f"Entity {i}", "url": f"https://wiki.test/e{i}",
+                                 "text": f"Entity {i} is a landmark. Its height is {100 + i} metres."}) + "\n" for i in range(40))
         fh.write(json.dumps({"id": "scene", "title": "Scenes with pictures", "url": "https://wiki.test/s",
                              "text": "Cluttered scenes show several pictures side by side."}) + "\n")
     bm25.build_index(root / "corpus.jsonl", root / "text_index", show_progress=False)

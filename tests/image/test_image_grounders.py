@@ -188,7 +188,7 @@ async def test_self_grounder_frames():
     qwen = SelfGrounder(coords="qwen2.5-vl", min_pixels=3136, max_pixels=200_000)
     w_in, h_in = qwen_resized_size(1000, 500, min_pixels=3136, max_pixels=200_000)
     assert (w_in % 28, h_in % 28) == (0, 0) and w_in * h_in <= 200_000
-    box = await qwen.ground(image, '```json\n[{"bbox_2d": [0, 0, %d, %d], "label": "bird"}]\n```' % (w_in, h_in))
+    box = await qwen.ground(image, f'```json\n[{{"bbox_2d": [0, 0, {w_in}, {h_in}], "label": "bird"}}]\n```')
     assert box == Box(0, 0, 1000, 500)
     assert await qwen.ground(image, "the white bird") is None
     with pytest.raises(ConfigError, match="coords"):

@@ -167,10 +167,10 @@ class FakeS3:
     def __init__(self):
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
 
-    def put_object(self, Bucket, Key, Body, ContentType):  # noqa: N803 - boto3's names
+    def put_object(self, Bucket, Key, Body, ContentType):
         self.objects[(Bucket, Key)] = (Body, ContentType)
 
-    def generate_presigned_url(self, op, Params, ExpiresIn):  # noqa: N803
+    def generate_presigned_url(self, op, Params, ExpiresIn):
         return f"https://s3.example/{Params['Bucket']}/{Params['Key']}?X-Amz-Expires={ExpiresIn}&op={op}"
 
 

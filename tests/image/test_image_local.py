@@ -69,12 +69,12 @@ def test_crop_in_clutter_is_found_first_and_the_whole_scene_is_not(image_index):
 def test_grid_windows_let_the_whole_image_find_an_object(image_index):
     """``windows=grid`` adds half-size windows: a big object in a scene becomes findable."""
     pic = make_picture(5, 128)
-    scene, boxes = make_scene([pic], size=(256, 256), seed=1, picture_px=(120, 128))
+    scene, _ = make_scene([pic], size=(256, 256), seed=1, picture_px=(120, 128))
     plain = LocalImageSearch(index=str(image_index), windows="none")
     grid = LocalImageSearch(index=str(image_index), windows="grid")
     s_plain = plain.candidates(scene, N_GALLERY)
     s_grid = grid.candidates(scene, N_GALLERY)
-    rank = lambda c: [i for i, _ in c].index(5)  # noqa: E731
+    rank = lambda c: [i for i, _ in c].index(5)
     assert rank(s_grid) <= rank(s_plain)
     assert dict(s_grid)[5] > dict(s_plain)[5]
     assert len(query_windows(scene, "grid")) == 12 and len(query_windows(scene, "none")) == 1

@@ -46,7 +46,7 @@ def content_name(data: bytes, suffix: str = ".png") -> str:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("static host: " + format, *args)
 
 
@@ -104,10 +104,10 @@ class StaticDirHost:
                 self._server.server_close()
                 self._server = None
 
-    def __enter__(self) -> StaticDirHost:
+    def __enter__(self) -> StaticDirHost:  # noqa: PYI034
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

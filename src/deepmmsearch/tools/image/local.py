@@ -33,7 +33,13 @@ from deepmmsearch.registry import ConfigError, did_you_mean, missing_dependency
 from deepmmsearch.tools.crop import ImageLoadError, load_image
 from deepmmsearch.tools.image.embed import build_embedder
 from deepmmsearch.tools.image.index_store import (
-    ImagePage, iter_pages, read_items, read_meta, write_items, write_meta)
+    ImagePage,
+    iter_pages,
+    read_items,
+    read_meta,
+    write_items,
+    write_meta,
+)
 from deepmmsearch.types import SearchHit
 
 log = logging.getLogger(__name__)

@@ -50,7 +50,6 @@ class LocalFeatureReranker:
 
     def features(self, image: Image.Image) -> tuple[Any, Any]:
         """Keypoints and descriptors of ``image``, resized so its long edge is ``work_edge``."""
-        cv2 = _cv2()
         grey = image.convert("L")
         scale = self.work_edge / max(grey.size)
         if abs(scale - 1) > 0.05:
