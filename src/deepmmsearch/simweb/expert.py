@@ -154,9 +154,31 @@ class ExpertPolicy:
                 "answer", GIVE_UP, reason="This question is not part of the SimWeb world."
             )
         else:
-            action = self.decide(q, self.history(request.messages))
+            action = self.decide_messages(q, request.messages)
         text = render_action(action)
         return Generation(text, n_tokens=max(1, len(text) // 4), finish_reason="stop")
+
+    def rag_information(self, messages: list[Message]) -> str | None:
+        """The image-search summary of a RAG prompt (``prompts.rag_query``, E.3), else None."""
+        head = self.prompts.rag_query.split("{information}")[0]
+        first = next((m for m in messages if m.role == "user"), None)
+        if first is None or not head.strip() or not first.content.startswith(head):
+            return None
+        return "\n".join(extract_information(first.content))
+
+    def decide_messages(self, q: Question, messages: list[Message]) -> Action:
+        """The next action. In the RAG workflow the fixed whole-image search is read from the
+        prompt as if the teacher had run it, and the second (last) turn must answer."""
+        h = self.history(messages)
+        info = self.rag_information(messages)
+        if info is None:
+            return self.decide(q, h)
+        whole = Action("image_search", "<img>", whole_image=True)
+        h = _History([whole, *h.actions], [info, *h.infos], [False, *h.denied])
+        action = self.decide(q, h)
+        if len(h.actions) > 1 and action.kind != "answer":
+            return Action("answer", GIVE_UP, reason="The search results do not give the answer.")
+        return action
 
     def decide(self, q: Question, h: _History) -> Action:
         target = self.world.entities[q.entity]
