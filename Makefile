@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export TRL_EXPERIMENTAL_SILENCE := 1
 
-.PHONY: install test test-fast demo bench lint clean browser-deps
+.PHONY: install test test-fast test-verl demo bench lint clean browser-deps
 
 install: $(STAMP)
 
@@ -37,6 +37,27 @@ browser-deps:
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# veRL (the many-node GRPO run) pins transformers < 5.11 while our TRL stack pins 5.24, so its
+# adapters are tested in their own environment (DESIGN.md §4): torch first (the CPU wheel), then
+# veRL 0.9.1 without extras (they pull CUDA wheels), then this package without dependencies plus
+# the core's own. Any failing step fails the target.
+VERL_VENV  := .venv-verl
+VERL_BIN   := $(VERL_VENV)/bin
+VERL_STAMP := $(VERL_VENV)/.installed
+
+$(VERL_STAMP): pyproject.toml
+	test -d $(VERL_VENV) || $(PY) -m venv $(VERL_VENV)
+	$(VERL_BIN)/pip install -q --upgrade pip
+	$(VERL_BIN)/pip install -q torch==2.13.0
+	$(VERL_BIN)/pip install -q verl==0.9.1 cachetools fastapi uvicorn pytest pytest-asyncio pytest-timeout
+	$(VERL_BIN)/pip install -q --no-deps -e .
+	$(VERL_BIN)/pip install -q pyyaml numpy pillow httpx tqdm
+	$(VERL_BIN)/python -c "import torch, verl; assert verl.__version__ == '0.9.1', verl.__version__; print('veRL env: verl', verl.__version__, 'torch', torch.__version__)"
+	touch $(VERL_STAMP)
+
+test-verl: $(VERL_STAMP)
+	$(VERL_BIN)/python -m pytest -q -p no:cacheprovider --timeout=600 tests/verl
 
 demo: install
 	$(BIN)/deepmmsearch quickstart --out runs/quickstart
