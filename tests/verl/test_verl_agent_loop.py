@@ -155,3 +155,23 @@ async def test_stock_tool_agent_loop_with_our_parser_tools_and_template(
     score = await compute_score("fvqa", solution, "131 to 170 cm", {**INFO, **out.extra_fields})
     assert score["turns"] == 4.0 and score["correctness"] == 1.0
     assert score["format"] == 0.0  # two image searches break the schema
+
+
+async def test_verl_postprocessing_accepts_our_output(make_loop, fake_server, agent_prompt,
+                                                      processor, verl_config):
+    """veRL's worker pads our output and rebuilds the image inputs: pads and pixels must agree."""
+    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
+
+    out = await make_loop(fake_server([TEXT, ANSWER])).run(PARAMS, raw_prompt=agent_prompt(),
+                                                            extra_info=INFO)
+    worker = AgentLoopWorker.__new__(AgentLoopWorker)  # its Ray-free parts (veRL 0.9.1, pinned)
+    worker.processor, worker.tokenizer = processor, processor.tokenizer
+    worker.rollout_config = verl_config().actor_rollout_ref.rollout
+    worker.reward_loop_worker_handles, worker.distillation_enabled = None, False
+    worker.mm_processor_kwargs = {}
+    padded = await worker._agent_loop_postprocess(out, False, raw_prompt=agent_prompt())
+    grid = padded.multi_modal_inputs["image_grid_thw"]
+    pad_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert int((padded.input_ids == pad_id).sum()) == int(grid.prod()) // 4
+    assert int(padded.response_mask.sum()) == sum(out.response_mask)
+    assert padded.input_ids.shape[1] == 2048 + 2048  # prompt_length + response_length
