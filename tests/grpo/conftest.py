@@ -10,6 +10,8 @@ import pytest
 
 ENTITIES = [("Kavo", "41"), ("Telmi", "17"), ("Rusan", "83"), ("Pobit", "26")]
 QUESTION = "What is the top speed of this animal?"
+# a direct, wrong answer: with the search script, the two behaviours the learnability test mixes
+DIRECT = ["<reason>i know it</reason><answer>50 km/h</answer>"]
 
 
 def script(name: str, speed: str) -> list[str]:
@@ -57,7 +59,7 @@ def tiny_model_dir(world, tmp_path_factory) -> Path:
     from deepmmsearch.models.loading import save_model_dir
     from deepmmsearch.models.tiny import TinySpec, build_tiny, default_texts
 
-    texts = default_texts() + [t for s in world["scripts"].values() for t in s]
+    texts = default_texts() + [t for s in world["scripts"].values() for t in s] + DIRECT
     texts += [f"{n} runs at {s} km/h." for n, s in ENTITIES]
     model, processor = build_tiny(texts, TinySpec(vocab_size=400))
     return save_model_dir(model, processor, tmp_path_factory.mktemp("grpo_tiny") / "model")

@@ -36,7 +36,7 @@ def _scripted(policy, scripts):
 @pytest.fixture(scope="module")
 def stepped(world, tiny_model_dir, tmp_path_factory):
     from deepmmsearch.train.grpo_trainer import GRPORun
-    from tests.grpo.conftest import grpo_config
+    from .conftest import grpo_config
 
     cfg = grpo_config(world, tiny_model_dir, tmp_path_factory.mktemp("grpo_out"))
     run = GRPORun(cfg)
@@ -137,9 +137,17 @@ def test_metrics_log_has_components(stepped):
     row = run.history[-1]
     for key in ("reward", "rewards/correctness/mean", "rewards/format/mean", "rollout/accuracy",
                 "rollout/format_rate", "rollout/image_searches", "rollout/text_searches",
-                "rollout/turns", "time/generation_s", "time/tools_s", "time/judge_s", "kl", "entropy"):
+                "rollout/turns", "time/generation_s", "time/tools_s", "time/judge_s",
+                "time/optimisation_s", "time/step_s", "kl", "entropy"):
         assert key in row, key
     assert (run.out / "metrics.jsonl").exists() and (run.out / "rollouts.jsonl").exists()
+    # the time split: tools really ran (scripted turns: no generate call), the parts add up
+    assert row["time/tools_s"] > 0 and row["time/generation_s"] == 0
+    parts = row["time/generation_s"] + row["time/tools_exposed_s"] + row["time/rollout_other_s"]
+    assert abs(parts - row["time/rollout_s"]) < 1e-6
+    assert row["time/optimisation_s"] > 0
+    total = row["time/rollout_s"] + row["time/judge_s"] + row["time/optimisation_s"]
+    assert abs(total - row["time/step_s"]) < 1e-6
 
 
 def test_reference_grpo_objective_matches_trl():

@@ -82,18 +82,23 @@ class GRPORunConfig:
             raise ConfigError(f"grpo.method must be 'lora' or 'full', got {self.method!r}")
         if not 0.0 <= self.format_weight <= 1.0:
             raise ConfigError("grpo.format_weight must be in [0, 1]")
+        if self.temperature <= 0 or not 0 < self.top_p <= 1:
+            raise ConfigError("grpo: rollouts are sampled: need temperature > 0 and 0 < top_p <= 1")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"grpo.precision must be auto, bf16 or fp32, got {self.precision!r}")
         from deepmmsearch.registry import DATASET, JUDGE
 
         DATASET.validate(self.dataset)
         JUDGE.validate(self.judge)
-        bad = set(self.trl) & {"output_dir", "seed", "report_to"}
+        bad = set(self.trl) & {"output_dir", "seed", "report_to", "temperature", "top_p"}
         if bad:
-            raise ConfigError(f"grpo.trl: set {sorted(bad)} at the top level (out, seed, report_to)")
+            raise ConfigError(f"grpo.trl: set {sorted(bad)} at the top level "
+                              "(out, seed, report_to, temperature, top_p)")
 
     def trl_settings(self) -> dict[str, Any]:
-        return {**PAPER_TRL_DEFAULTS, **self.trl}
+        # TRL divides the logits by its temperature when it computes the log-probs of the loss:
+        # it must be the temperature the rollouts were sampled at
+        return {**PAPER_TRL_DEFAULTS, **self.trl, "temperature": self.temperature, "top_p": self.top_p}
 
 
 def run_grpo(cfg: GRPORunConfig) -> Any:

@@ -5,13 +5,14 @@ The pieces, in the order a step runs them:
 1. TRL hands :meth:`GRPORun.rollout` this process's prompts, already repeated ``num_generations``
    times. Each prompt carries its sample id; the rollout builds one :class:`Episode` per prompt and
    runs them all concurrently with :func:`~deepmmsearch.agent.loop.run_episodes` — the
-   :class:`~deepmmsearch.policies.hf.HFPolicy` around the model being trained batches their
-   generations, the toolbox runs their real tool calls concurrently.
+   :class:`~deepmmsearch.policies.hf.HFPolicy` around the model being trained (or, with
+   ``trl.use_vllm``, :class:`~deepmmsearch.train.grpo_vllm.VLLMRolloutPolicy` on TRL's vLLM
+   engine) batches their generations, the toolbox runs their real tool calls concurrently.
 2. Every finished trajectory becomes ``prompt_ids`` / ``completion_ids`` / ``logprobs`` /
    ``env_mask`` through ``HFPolicy.rollout_tokens`` (the encoder SFT uses): injected text has mask 0.
 3. Two reward functions: ``correctness`` (the judge on the final answer, async, all at once) and
    ``format`` (:func:`~deepmmsearch.protocol.format_score`), weighted ``[1 − λ, λ]``.
-4. :class:`MetricsLog` writes one JSON row per step to ``metrics.jsonl`` with TRL's numbers (loss,
+4. :class:`~deepmmsearch.train.grpo_metrics.MetricsLog` writes one JSON row per step to ``metrics.jsonl`` with TRL's numbers (loss,
    reward, KL, entropy, lengths) and ours (accuracy, format rate, tool calls per type, turns, stop
    reasons, and the step's time split into generation, tools, judge and optimisation).
 
@@ -23,11 +24,10 @@ the prompt ids the rollout returns; the first rollout checks that they agree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,57 +36,10 @@ from deepmmsearch.agent.state import Episode
 from deepmmsearch.agent.toolbox import Toolbox
 from deepmmsearch.protocol import IMAGE_PLACEHOLDER, format_score
 from deepmmsearch.train.grpo import GRPORunConfig
+from deepmmsearch.train.grpo_metrics import MetricsLog, StepStats, plot_rewards
 from deepmmsearch.types import Sample, Trajectory
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StepStats:
-    """What one rollout call saw (logged with the step)."""
-
-    episodes: int = 0
-    generation_s: float = 0.0
-    rollout_s: float = 0.0
-    judge_s: float = 0.0
-    tool_calls: int = 0
-    image_searches: int = 0
-    crop_searches: int = 0
-    text_searches: int = 0
-    tool_errors: int = 0
-    turns: int = 0
-    model_tokens: int = 0
-    injected_tokens: int = 0
-    truncated: int = 0
-    answered: int = 0
-    format_ok: int = 0
-    correct: int = 0
-    stop_reasons: Counter = field(default_factory=Counter)
-
-    def row(self) -> dict[str, float]:
-        n = max(1, self.episodes)
-        out = {
-            "rollout/episodes": self.episodes,
-            "rollout/tool_calls": self.tool_calls / n,
-            "rollout/image_searches": self.image_searches / n,
-            "rollout/crop_searches": self.crop_searches / n,
-            "rollout/text_searches": self.text_searches / n,
-            "rollout/tool_error_rate": self.tool_errors / max(1, self.tool_calls),
-            "rollout/turns": self.turns / n,
-            "rollout/model_tokens": self.model_tokens / n,
-            "rollout/injected_tokens": self.injected_tokens / n,
-            "rollout/truncated": self.truncated / n,
-            "rollout/answer_rate": self.answered / n,
-            "rollout/format_rate": self.format_ok / n,
-            "rollout/accuracy": self.correct / n,
-            "time/generation_s": self.generation_s,
-            "time/tools_s": max(0.0, self.rollout_s - self.generation_s),
-            "time/rollout_s": self.rollout_s,
-            "time/judge_s": self.judge_s,
-        }
-        for reason, k in self.stop_reasons.items():
-            out[f"rollout/stop_{reason}"] = k / n
-        return out
 
 
 def sample_id_of(prompt: list[dict[str, Any]]) -> str:
@@ -121,7 +74,7 @@ class GRPORun:
         self.samples: dict[str, Sample] = {}
         self.stats = StepStats()
         self.history: list[dict[str, Any]] = []
-        self._step = 0
+        self.rollouts_done = 0
         self._checked = False
         self.policy: Any = None
         self.trainer: Any = None
@@ -167,23 +120,34 @@ class GRPORun:
     # -- rollouts ----------------------------------------------------------------------------
 
     def make_policy(self, model: Any, processor: Any) -> Any:
-        from deepmmsearch.policies.hf import HFPolicy
+        """The policy that writes the rollouts: TRL's vLLM engine when ``trl.use_vllm``, else
+        :class:`~deepmmsearch.policies.hf.HFPolicy` on the model being trained."""
+        options = {"temperature": self.cfg.temperature, "top_p": self.cfg.top_p, "seed": self.cfg.seed}
+        if self.trainer is not None and getattr(self.trainer, "use_vllm", False):
+            from deepmmsearch.train.grpo_vllm import VLLMRolloutPolicy
 
-        policy = HFPolicy.from_objects(
-            model, processor, temperature=self.cfg.temperature, top_p=self.cfg.top_p,
-            max_batch_size=64, seed=self.cfg.seed,
-        )
-        run = policy._run
+            policy = VLLMRolloutPolicy.from_trainer(self.trainer, processor, **options)
+        else:
+            from deepmmsearch.policies.hf import HFPolicy
 
-        def timed(batch: list) -> list:  # generation time, for the step's time split
-            t0 = time.perf_counter()
-            try:
-                return run(batch)
-            finally:
-                self.stats.generation_s += time.perf_counter() - t0
-
-        policy._run = timed
+            policy = HFPolicy.from_objects(model, processor, max_batch_size=64, **options)
+        policy._run = self._timed(policy._run, "generation")
         return policy
+
+    def _timed(self, fn: Any, label: str) -> Any:
+        """``fn`` with its calls recorded on the current rollout's timeline (sync or async)."""
+        if asyncio.iscoroutinefunction(fn):
+            async def timed_async(*args: Any, **kwargs: Any) -> Any:
+                with self.stats.timeline.timed(label):
+                    return await fn(*args, **kwargs)
+
+            return timed_async
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.stats.timeline.timed(label):
+                return fn(*args, **kwargs)
+
+        return timed
 
     def rollout(self, prompts: list[list[dict[str, Any]]], trainer: Any) -> dict[str, list]:
         """TRL's ``rollout_func``: whole multi-turn episodes, tokens, masks and log-probs."""
@@ -193,12 +157,15 @@ class GRPORun:
         self.stats = StepStats()
         t0 = time.perf_counter()
         episodes = [
-            self.episode(self.samples[sample_id_of(p)], f"s{self._step}-{i}-{sample_id_of(p)}")
+            self.episode(self.samples[sample_id_of(p)], f"s{self.rollouts_done}-{i}-{sample_id_of(p)}")
             for i, p in enumerate(prompts)
         ]
+        # the vLLM policy's session wakes the engine and, across ranks, keeps generate collective
+        session = getattr(self.policy, "session", contextlib.nullcontext)
         try:
-            trajs = asyncio.run(run_episodes(episodes, self.policy, self.toolbox,
-                                             concurrency=len(episodes)))
+            with session():
+                trajs = asyncio.run(run_episodes(episodes, self.policy, self.toolbox,
+                                                 concurrency=len(episodes)))
         finally:
             if was_training:
                 model.train()
@@ -208,7 +175,7 @@ class GRPORun:
             self.check_prompt_ids(prompts[0], out["prompt_ids"][0], trainer)
             self._checked = True
         self.record(trajs, out)
-        self._step += 1
+        self.rollouts_done += 1
         return out
 
     def encode(self, trajs: list[Trajectory]) -> dict[str, list]:
@@ -372,6 +339,7 @@ class GRPORun:
         samples = self.load_samples()
         model, self.processor, peft_config = self.load_model()
         self.toolbox = Toolbox.from_config(cfg.agent)
+        self.toolbox.run = self._timed(self.toolbox.run, "tools")
         self.judge = JUDGE.build(cfg.judge)
         args = self.grpo_args()
         metrics = MetricsLog(self, self.out / "metrics.jsonl")
@@ -424,89 +392,3 @@ def _tensor(values: list[float]) -> Any:
     import torch
 
     return torch.tensor(values, dtype=torch.float32)
-
-
-def _callback_base() -> type:
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class MetricsLog(_callback_base()):  # type: ignore[misc]
-    """Writes one JSON row per logged step: TRL's metrics merged with the rollout's."""
-
-    def __init__(self, run: GRPORun, path: Path) -> None:
-        self.run, self.path = run, path
-        self._t_step = time.perf_counter()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(path, "a", encoding="utf-8")
-        self._rollouts = open(path.parent / "rollouts.jsonl", "a", encoding="utf-8")
-
-    def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001
-        self._t_step = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
-        self._step_s = time.perf_counter() - self._t_step
-        every = max(1, self.run.cfg.rollout_log_every)
-        trajs = getattr(self.run, "_last_trajs", None)
-        verdicts = getattr(self.run, "_last_verdicts", None) or []
-        if trajs and state.global_step % every == 0:
-            for i, t in enumerate(trajs):
-                row = t.to_dict()
-                row["step"] = state.global_step
-                if i < len(verdicts):
-                    row["verdict"] = verdicts[i].to_dict()
-                self._rollouts.write(json.dumps(row, ensure_ascii=False) + "\n")
-            self._rollouts.flush()
-
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-        if not logs or "loss" not in logs and "reward" not in logs:
-            return
-        row = {"step": state.global_step, **{k: v for k, v in logs.items() if _scalar(v)}}
-        row.update(self.run.stats.row())
-        step_s = getattr(self, "_step_s", None)
-        if step_s is not None:
-            st = self.run.stats
-            row["time/step_s"] = step_s
-            row["time/optimisation_s"] = max(0.0, step_s - st.rollout_s - st.judge_s)
-        self.run.history.append(row)
-        self._fh.write(json.dumps(row) + "\n")
-        self._fh.flush()
-        log.info("step %d: reward %.3f acc %.2f format %.2f tools %.2f kl %s", row["step"],
-                 row.get("reward", float("nan")), row["rollout/accuracy"], row["rollout/format_rate"],
-                 row["rollout/tool_calls"], row.get("kl"))
-
-    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
-        self._fh.close()
-        self._rollouts.close()
-
-
-def _scalar(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def plot_rewards(history: list[dict[str, Any]], path: Path) -> None:
-    points = [(r["step"], r.get("reward"), r.get("rollout/accuracy"), r.get("rollout/tool_calls"))
-              for r in history if r.get("reward") is not None]
-    if len(points) < 2:
-        return
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    steps = [p[0] for p in points]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    axes[0].plot(steps, [p[1] for p in points], label="reward")
-    axes[0].plot(steps, [p[2] for p in points], label="accuracy")
-    axes[0].set_xlabel("step")
-    axes[0].legend()
-    axes[1].plot(steps, [p[3] for p in points])
-    axes[1].set_xlabel("step")
-    axes[1].set_ylabel("tool calls / episode")
-    fig.suptitle("GRPO")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
