@@ -36,6 +36,7 @@ def _scripted(policy, scripts):
 @pytest.fixture(scope="module")
 def stepped(world, tiny_model_dir, tmp_path_factory):
     from deepmmsearch.train.grpo_trainer import GRPORun
+
     from .conftest import grpo_config
 
     cfg = grpo_config(world, tiny_model_dir, tmp_path_factory.mktemp("grpo_out"))
@@ -87,7 +88,7 @@ def _named(model_dir):
 
 
 def test_rollouts_are_multi_turn_with_real_tools(stepped):
-    run, captured, summary, _ = stepped
+    _, captured, summary, _ = stepped
     trajs = captured["trajs"]
     assert len(trajs) == 4 and summary["steps"] == 1
     for t in trajs:
@@ -125,7 +126,7 @@ def test_trl_optimises_with_our_mask_and_paper_advantages(stepped):
 def test_vision_frozen_and_language_model_trained(stepped):
     from transformers import AutoModelForImageTextToText
 
-    run, _, summary, before = stepped
+    _, _, summary, before = stepped
     after = dict(AutoModelForImageTextToText.from_pretrained(summary["model_dir"]).named_parameters())
     changed = [n for n, p in before.items() if not torch.equal(p, after[n])]
     assert changed and not any("visual" in n for n in changed), changed
@@ -171,16 +172,16 @@ def test_reference_grpo_objective_matches_trl():
         importance_sampling_level, top_entropy_quantile = "token", 1.0
         off_policy_mask_threshold, use_vllm, aux_loss_enabled = None, False, False
         _entropy_bonus_enabled, current_gradient_accumulation_steps = False, 1
-        _metrics = {"train": __import__("collections").defaultdict(list)}
+        _metrics = {"train": __import__("collections").defaultdict(list)}  # noqa: RUF012
 
-        class args:  # noqa: N801
+        class args:
             delta = None
             use_bias_correction_kl = False
 
-        class model:  # noqa: N801
+        class model:
             training = True
 
-        class accelerator:  # noqa: N801
+        class accelerator:
             num_processes = 1
 
             sync_gradients = True
