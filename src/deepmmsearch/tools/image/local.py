@@ -69,42 +69,49 @@ class IndexInfo:
     skipped: list[str] = field(default_factory=list)  # "path: reason" for unreadable images
 
 
-def _embed_pages(pages: Iterable[ImagePage], embedder, batch_size: int, progress: bool,
-                 total: int | None) -> tuple[list[ImagePage], np.ndarray, list[str]]:
+def _load(page: ImagePage) -> Image.Image | ImageLoadError:
+    try:
+        return load_image(page.image)
+    except ImageLoadError as exc:
+        return exc
+
+
+def _embed_into(pages: list[ImagePage], embedder, index, batch_size: int, progress: bool,
+                workers: int = 2) -> tuple[list[ImagePage], list[str]]:
+    """Embed the pictures batch by batch straight into ``index`` (no full matrix in memory).
+    Pictures are decoded by ``workers`` threads (PIL releases the GIL while decoding)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
     kept: list[ImagePage] = []
-    rows: list[np.ndarray] = []
     skipped: list[str] = []
-    batch: list[tuple[ImagePage, Image.Image]] = []
-
-    def flush() -> None:
-        if batch:
-            rows.append(embedder.embed([im for _, im in batch]))
-            kept.extend(p for p, _ in batch)
-            batch.clear()
-
-    for page in tqdm(pages, total=total, desc="embedding images", unit="img", disable=not progress):
-        try:
-            image = load_image(page.image)
-        except ImageLoadError as exc:
-            log.warning("skipping %s", exc)
-            skipped.append(f"{page.image}: {exc}")
-            continue
-        batch.append((page, image))
-        if len(batch) >= batch_size:
-            flush()
-    flush()
-    vectors = np.concatenate(rows) if rows else np.zeros((0, embedder.dim), np.float32)
-    return kept, np.ascontiguousarray(vectors, dtype=np.float32), skipped
+    bar = tqdm(total=len(pages), desc="embedding images", unit="img", disable=not progress)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for start in range(0, len(pages), batch_size):
+            chunk = pages[start:start + batch_size]
+            batch: list[tuple[ImagePage, Image.Image]] = []
+            for page, got in zip(chunk, pool.map(_load, chunk)):
+                if isinstance(got, ImageLoadError):
+                    log.warning("skipping %s", got)
+                    skipped.append(f"{page.image}: {got}")
+                else:
+                    batch.append((page, got))
+            if batch:
+                vectors = embedder.embed([im for _, im in batch])
+                index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+                kept.extend(p for p, _ in batch)
+            bar.update(len(chunk))
+    bar.close()
+    return kept, skipped
 
 
-def make_faiss_index(vectors: np.ndarray, index_type: str = "auto", hnsw_m: int = 32):
-    """An inner-product FAISS index holding ``vectors`` (exact ``flat`` or ``hnsw``)."""
+def make_faiss_index(dim: int, count: int, index_type: str = "auto", hnsw_m: int = 32):
+    """An empty inner-product FAISS index for ``count`` vectors: exact ``flat`` or ``hnsw``
+    (``auto``: HNSW above HNSW_ABOVE vectors). Returns (index, type)."""
     faiss = _faiss()
     if index_type == "auto":
-        index_type = "hnsw" if len(vectors) > HNSW_ABOVE else "flat"
-    dim = vectors.shape[1]
+        index_type = "hnsw" if count > HNSW_ABOVE else "flat"
     if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
@@ -114,8 +121,6 @@ def make_faiss_index(vectors: np.ndarray, index_type: str = "auto", hnsw_m: int 
     else:
         raise ConfigError(f"index_type must be auto, flat or hnsw, got {index_type!r}"
                           f"{did_you_mean(index_type, ['auto', 'flat', 'hnsw'])}")
-    if len(vectors):
-        index.add(vectors)
     return index, index_type
 
 
@@ -133,8 +138,8 @@ def build_index(source: str | Path | Iterable[Mapping[str, Any]], out: str | Pat
     faiss = _faiss()
     emb = build_embedder(embedder)
     pages = list(iter_pages(source))
-    kept, vectors, skipped = _embed_pages(pages, emb, batch_size, progress, len(pages))
-    index, kind = make_faiss_index(vectors, index_type)
+    index, kind = make_faiss_index(emb.dim, len(pages), index_type)
+    kept, skipped = _embed_into(pages, emb, index, batch_size, progress)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     faiss.write_index(index, str(folder / "vectors.faiss"))
