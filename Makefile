@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
+# The main suite, then the veRL adapters in their own environment (see test-verl below).
 test: install browser-deps
 	$(BIN)/python -m pytest -q -x --timeout=900
+	$(MAKE) test-verl
 
 # The browser test (tests/serve) drives Debian's chromium. Installed here when missing and apt-get
 # is available; if that fails the test is skipped and the run prints why.
@@ -69,4 +71,4 @@ lint: install
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) runs/quickstart
+	rm -rf $(VENV) $(VERL_VENV) runs/quickstart
