@@ -142,6 +142,9 @@ def build_index(source: str | Path | Iterable[Mapping[str, Any]], out: str | Pat
     kept, skipped = _embed_into(pages, emb, index, batch_size, progress)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    # meta.json is removed first and written last: a build that dies half-way leaves a folder
+    # that loads as "not an image index", never a mix of old and new files
+    (folder / "meta.json").unlink(missing_ok=True)
     faiss.write_index(index, str(folder / "vectors.faiss"))
     write_items(folder, kept)
     build_s = time.perf_counter() - t0
