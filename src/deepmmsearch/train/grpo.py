@@ -94,11 +94,29 @@ class GRPORunConfig:
         if bad:
             raise ConfigError(f"grpo.trl: set {sorted(bad)} at the top level "
                               "(out, seed, report_to, temperature, top_p)")
+        check_trl_fields(self.trl)
 
     def trl_settings(self) -> dict[str, Any]:
         # TRL divides the logits by its temperature when it computes the log-probs of the loss:
         # it must be the temperature the rollouts were sampled at
         return {**PAPER_TRL_DEFAULTS, **self.trl, "temperature": self.temperature, "top_p": self.top_p}
+
+
+def check_trl_fields(trl: dict[str, Any]) -> None:
+    """Every ``trl:`` key must be a ``GRPOConfig`` field (checked when trl is installed)."""
+    import dataclasses
+    import importlib.util
+
+    if not trl or importlib.util.find_spec("trl") is None:
+        return
+    from trl.trainer.grpo_config import GRPOConfig
+
+    from deepmmsearch.registry import did_you_mean
+
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    for key in trl:
+        if key not in names:
+            raise ConfigError(f"grpo.trl: unknown GRPOConfig field {key!r}{did_you_mean(key, names)}")
 
 
 def run_grpo(cfg: GRPORunConfig) -> Any:

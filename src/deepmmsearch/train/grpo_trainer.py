@@ -283,8 +283,9 @@ class GRPORun:
 
         cfg = self.cfg
         keep_adapter = cfg.continue_lora and is_adapter_dir(cfg.model)
+        # loaded on the CPU: the trainer moves it to this process's device (as SFT does)
         model, processor = load_model_and_processor(
-            cfg.model, device=cfg.device, dtype=self._dtype(), merge_adapter=not keep_adapter)
+            cfg.model, device="cpu", dtype=self._dtype(), merge_adapter=not keep_adapter)
         processor.tokenizer.padding_side = "left"
         if cfg.method == "full" or keep_adapter:
             if keep_adapter:
@@ -337,11 +338,13 @@ class GRPORun:
         self.out.mkdir(parents=True, exist_ok=True)
         dump_config(cfg, self.out / "config.yaml")
         samples = self.load_samples()
+        # the arguments first: they set up the distributed state, so that "cuda" (a grounder's
+        # device, say) means this process's GPU from here on
+        args = self.grpo_args()
         model, self.processor, peft_config = self.load_model()
         self.toolbox = Toolbox.from_config(cfg.agent)
         self.toolbox.run = self._timed(self.toolbox.run, "tools")
         self.judge = JUDGE.build(cfg.judge)
-        args = self.grpo_args()
         metrics = MetricsLog(self, self.out / "metrics.jsonl")
         self.trainer = trainer = GRPOTrainer(
             model=model, reward_funcs=self.reward_functions(), args=args,
