@@ -3,14 +3,14 @@
 ::
 
     deepmmsearch grpo -c configs/grpo/tiny_cpu.yaml                        # CPU, minutes
-    deepmmsearch grpo -c configs/grpo/qwen2_5_vl_7b_lora.yaml model=runs/sft/model
     accelerate launch --config_file configs/accelerate/multi_gpu.yaml \\
-        -m deepmmsearch grpo -c configs/grpo/qwen2_5_vl_7b_lora.yaml         # several GPUs
+        -m deepmmsearch grpo -c configs/grpo/qwen2_5_vl_7b_lora_fvqa.yaml    # the paper, 8 GPUs
 
 Each of the ``num_generations`` completions of a prompt is a whole multi-turn episode driven by
 the episode engine (:mod:`deepmmsearch.agent.state`) with real tool calls (the ``agent`` section
 names the tools, budgets and prompts; its ``policy`` is ignored: the model being trained is the
-policy). The rollout returns the sampled ids with their log-probabilities; the injected
+policy; with ``trl.use_vllm`` TRL's vLLM engine generates, :mod:`deepmmsearch.train.grpo_vllm`).
+The rollout returns the sampled ids with their log-probabilities; the injected
 ``<information>`` text is tokenised separately and carries ``env_mask`` 0, so it never enters the
 loss (:mod:`deepmmsearch.train.masking`, the same encoder SFT uses).
 
