@@ -156,7 +156,7 @@ class FakeClient:
         return {"prompt_ids": prompts, "completion_ids": comp, "logprobs": ranked, "logprob_token_ids": ranked_ids}
 
 
-def test_server_engine_caches_features_groups_budgets_and_picks_sampled_logprobs():
+def test_server_engine_caches_features_groups_budgets_and_picks_sampled_logprobs(tmp_path):
     from PIL import Image
 
     client, placed = FakeClient(), []
@@ -166,12 +166,13 @@ def test_server_engine_caches_features_groups_budgets_and_picks_sampled_logprobs
         return {**features, "placed_on": len(prompt_ids)}
 
     engine = ServerEngine(client, place)
-    img = Image.new("RGB", (56, 56))
-    rows = [VLLMRow([1, 2, 3], [img], ["a.png"], 10), VLLMRow([1, 2], [img], ["a.png"], 20),
-            VLLMRow([4], [img], ["a.png"], 10)]
+    img = str(tmp_path / "a.png")
+    Image.new("RGB", (56, 56)).save(img)
+    rows = [VLLMRow([1, 2, 3], [img], 10), VLLMRow([1, 2], [img], 20), VLLMRow([4], [img], 10)]
     spec = SamplingSpec(1.0, 1.0, 0, STOP_STRINGS, (99,))
     outs = engine.generate(rows, spec)
     assert len(client.features) == 1  # one image: processed once, then cached
+    assert client.features[0][0][0].size == (56, 56)  # sent decoded
     assert placed == [3, 2, 1]
     assert sorted(g["max_tokens"] for g in client.generates) == [10, 20]
     g10 = next(g for g in client.generates if g["max_tokens"] == 10)
@@ -228,12 +229,12 @@ def test_lockstep_rounds_until_every_rank_is_done(everywhere):
     results: dict = {}
 
     def rank0():  # three generate calls, then done
-        got = [locks[0].generate([VLLMRow([i], [], [], 4) for i in batch], spec)
+        got = [locks[0].generate([VLLMRow([i], [], 4) for i in batch], spec)
                for batch in ([1, 2], [3], [4, 5, 6])]
         results[0] = (got, locks[0].finish())
 
     def rank1():  # one generate call, then it waits in empty rounds
-        got = [locks[1].generate([VLLMRow([7], [], [], 4)], spec)]
+        got = [locks[1].generate([VLLMRow([7], [], 4)], spec)]
         results[1] = (got, locks[1].finish())
 
     threads = [threading.Thread(target=f) for f in (rank0, rank1)]
@@ -260,7 +261,7 @@ def test_lockstep_failure_on_rank0_reaches_every_rank():
 
     def go(r):
         try:
-            locks[r].generate([VLLMRow([r + 1], [], [], 4)], spec)
+            locks[r].generate([VLLMRow([r + 1], [], 4)], spec)
         except RuntimeError as exc:
             errors[r] = str(exc)
 

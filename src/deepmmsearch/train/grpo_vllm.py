@@ -25,7 +25,8 @@ Several processes: in server mode only rank 0 holds the client, and with colocat
 parallelism > 1 the ranks of a TP group must call ``llm.generate`` together with the same
 inputs — generate is a *collective* (``reference/trl.md`` §4). Episodes end at different times
 on different ranks, so :class:`Lockstep` runs generation in rounds: every round all ranks
-exchange their pending rows and a "done" flag (``all_gather_object``); the rows are generated
+exchange their pending rows (prompt ids and image paths: one node, one filesystem) and a "done"
+flag (``all_gather_object``); the rows are generated
 once (server: on rank 0, results broadcast; TP: by every rank of the group, identically seeded
 by TRL), each rank takes its slice; a rank whose episodes are finished keeps joining rounds with
 no rows until every rank is done. Colocate with TP = 1 needs none of this.
@@ -37,6 +38,7 @@ were dropped) for the whole rollout and put back to sleep after it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from collections import OrderedDict, defaultdict
@@ -53,12 +55,23 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class VLLMRow:
-    """One generation request: the prompt ids (image pads expanded) and its images."""
+    """One generation request: the prompt ids (image pads expanded) and its images' paths.
+
+    Paths, not pixels: rows cross processes in the collective rounds, and the server engine only
+    needs an image the first time (its features are cached).
+    """
 
     prompt_ids: list[int]
-    images: list[Any]  # PIL images, in token order
-    image_keys: list[str]  # their paths (feature cache keys)
+    images: list[str]  # image paths, in token order
     max_tokens: int
+
+
+@functools.lru_cache(maxsize=128)
+def _image(path: str) -> Any:
+    """A decoded image (an episode sends its image at every turn; a rollout has few images)."""
+    from deepmmsearch.tools.crop import load_image
+
+    return load_image(path)
 
 
 @dataclass
@@ -106,7 +119,8 @@ class ColocateEngine:
         for r in rows:
             p: dict[str, Any] = {"prompt_token_ids": list(r.prompt_ids)}
             if r.images:
-                p["multi_modal_data"] = {"image": r.images[0] if len(r.images) == 1 else list(r.images)}
+                images = [_image(i) for i in r.images]
+                p["multi_modal_data"] = {"image": images[0] if len(images) == 1 else images}
             prompts.append(p)
         params = [self.sampling_params(**spec.kwargs(r.max_tokens)) for r in rows]
         outputs = self.llm.generate(prompts, sampling_params=params, use_tqdm=False)
@@ -142,10 +156,10 @@ class ServerEngine:
     def _features_for(self, row: VLLMRow) -> Any:
         if not row.images:
             return None
-        key = tuple(row.image_keys)
+        key = tuple(row.images)
         feats = self._features.get(key)
         if feats is None:
-            feats = self.client.image_features([list(row.images)])[0]
+            feats = self.client.image_features([[_image(i) for i in row.images]])[0]
             self._features[key] = feats
             while len(self._features) > self.cache_size:
                 self._features.popitem(last=False)
@@ -313,10 +327,8 @@ class VLLMRolloutPolicy(HFPolicy):
         return SamplingSpec(o.temperature, o.top_p, o.top_k, tuple(stops), tuple(o.eos_ids))
 
     def _run(self, batch: list) -> list[Generation]:
-        from deepmmsearch.tools.crop import load_image
-
-        rows = [VLLMRow(list(b.encoded.input_ids), [load_image(p) for p in b.encoded.images],
-                        [str(p) for p in b.encoded.images], b.budget) for b in batch]
+        rows = [VLLMRow(list(b.encoded.input_ids), [str(p) for p in b.encoded.images], b.budget)
+                for b in batch]
         spec = self.spec(batch[0].stops)
         self.batch_sizes[len(batch)] += 1
         if self.lockstep is not None:
