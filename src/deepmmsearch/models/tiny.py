@@ -59,6 +59,7 @@ class TinySpec:
     min_pixels: int = 56 * 56  # 56×56 → 4 image tokens
     max_pixels: int = 112 * 112  # 112×112 → 16 image tokens
     tie_embeddings: bool = True
+    prefix_space: bool = False  # tokenizer: words after a tag tokenise as inside a sentence
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -98,16 +99,25 @@ def default_texts() -> list[str]:
     return texts
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 500) -> Any:
-    """A byte-level BPE (``PreTrainedTokenizerFast``) trained on ``texts``; see the module doc."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 500, prefix_space: bool = False) -> Any:
+    """A byte-level BPE (``PreTrainedTokenizerFast``) trained on ``texts``; see the module doc.
+
+    ``prefix_space``: every stretch of text between two tags starts with a space, so a word right
+    after a tag (``<text_search>Kelumo``, ``<answer>1807``) is split exactly as inside a sentence
+    (``… of Kelumo is 1807.``) — a tiny model then copies names and numbers out of
+    ``<information>`` token for token. Decoding keeps that space (``<answer> 1807</answer>``);
+    the protocol parser strips it.
+    """
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    digits = pre_tokenizers.Digits(individual_digits=True)
+    if prefix_space:  # byte-level first: the prefix space goes once per stretch, not per digit
+        steps = [pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True), digits]
+    else:
+        steps = [digits, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]
+    tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
@@ -181,7 +191,8 @@ def build_tiny(texts: Iterable[str] | None = None, spec: TinySpec | None = None)
     from deepmmsearch.models.processor import make_processor
 
     spec = spec or TinySpec()
-    tokenizer = train_tokenizer(texts if texts is not None else default_texts(), spec.vocab_size)
+    tokenizer = train_tokenizer(texts if texts is not None else default_texts(), spec.vocab_size,
+                                prefix_space=spec.prefix_space)
     image_processor = Qwen2VLImageProcessorPil(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
     processor = make_processor(tokenizer, image_processor)
     model = build_model(tiny_config(tokenizer, spec), spec.seed)

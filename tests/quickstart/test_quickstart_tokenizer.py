@@ -1,0 +1,43 @@
+"""The tiny tokenizer's ``prefix_space`` option (the quickstart uses it): a name or a number right
+after a tag is split exactly as inside a sentence, so a tiny model can copy it token for token
+out of ``<information>``; the protocol parser strips the space decoding leaves."""
+
+from __future__ import annotations
+
+import pytest
+
+from deepmmsearch.protocol import parse_action
+
+pytest.importorskip("tokenizers")
+
+TEXTS = ["<information>Kelumo: The wingspan of Kelumo is 1807 cm. Rapito is built in Vudamar.</information>",
+         "<reason>The image search shows Kelumo.</reason><text_search>Kelumo wingspan</text_search>",
+         "<answer>1807 cm</answer> Tagime nests near the city of Vudamar in 2019."] * 20
+
+
+def _pieces(tok, text: str) -> list[str]:
+    return [tok.decode([i]) for i in tok(text)["input_ids"]]
+
+
+def test_words_after_a_tag_split_as_inside_a_sentence():
+    from deepmmsearch.models.tiny import train_tokenizer
+
+    tok = train_tokenizer(TEXTS, 300, prefix_space=True)
+    inside = _pieces(tok, "The wingspan of Kelumo is 1807 cm.")
+    after_tag = _pieces(tok, "<text_search>Kelumo wingspan</text_search>")
+    answer = _pieces(tok, "<answer>1807 cm</answer>")
+    name = inside[inside.index(" of") + 1: inside.index(" is")]
+    number = inside[inside.index(" is") + 1: inside.index(" cm")]
+    assert after_tag[1: 1 + len(name)] == name
+    assert answer[1: 1 + len(number)] == number
+    assert number == [" ", "1", "8", "0", "7"]  # one digit a token, the space apart
+    text = tok.decode(tok("<reason>ok</reason><answer>1807 cm</answer>")["input_ids"])
+    assert parse_action(text).argument == "1807 cm"
+
+
+def test_default_tokenizer_is_unchanged():
+    from deepmmsearch.models.tiny import train_tokenizer
+
+    tok = train_tokenizer(TEXTS, 300)
+    text = "<answer>1807 cm</answer>"
+    assert tok.decode(tok(text)["input_ids"]) == text
