@@ -1,0 +1,223 @@
+"""The quickstart's own summary: stage timings and its goals, measured on the evaluation run.
+
+``quickstart.md`` / ``quickstart.json`` in the quickstart's folder, written by the last stage of
+:mod:`deepmmsearch.quickstart`. The goals (issue 10), all on held-out *search-required* test
+questions unless said otherwise:
+
+- the whole run in at most 10 minutes on 2 cores;
+- the SFT agent at least 90% accurate;
+- GRPO (started from the SFT checkpoint) measurably better than its start: higher accuracy, or
+  the same accuracy with fewer unneeded tool calls — both are reported;
+- direct answering (no tools) at most 10%; crop search off costs at least 10 points; the RAG
+  workflow between direct answering and the trained agent.
+
+An *unneeded* tool call is one beyond what the question needs: none for a search-free question,
+one text search for a question that names its entity, an image search and a text search for one
+that shows it (the ``search`` field SimWeb stores with every question).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from deepmmsearch.eval.records import EvalRecord, all_tool_calls
+from deepmmsearch.eval.runs import RunData, load_run
+
+IDEAL_CALLS = {"none": 0, "text": 1, "crop": 2, "whole": 2}
+TIME_BUDGET_S = 600.0
+
+# workflow labels in configs/quickstart/*.yaml, by role
+ROLES = {"direct": "direct", "rag": "rag", "teacher": "agent-teacher", "sft": "agent-sft",
+         "grpo": "agent-grpo", "no_crop": "no-crop", "one_text": "one-text-search"}
+
+
+@dataclass
+class Cell:
+    """One workflow on one kind of question (search-required or search-free)."""
+
+    n: int = 0
+    correct: int = 0
+    tool_calls: float = 0.0  # per question
+    unneeded: float = 0.0  # tool calls beyond the question's need, per question
+    with_unneeded: float = 0.0  # share of questions with at least one unneeded call
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.n if self.n else None
+
+
+def unneeded_calls(rec: EvalRecord) -> int:
+    need = IDEAL_CALLS.get(str(rec.trajectory.metadata.get("search")), 0)
+    return max(0, len(all_tool_calls(rec.trajectory)) - need)
+
+
+def cell(records: Sequence[EvalRecord], judge: str) -> Cell:
+    c = Cell(n=len(records))
+    if not records:
+        return c
+    c.correct = sum(bool(r.correct(judge)) for r in records)
+    c.tool_calls = sum(len(all_tool_calls(r.trajectory)) for r in records) / len(records)
+    extra = [unneeded_calls(r) for r in records]
+    c.unneeded = sum(extra) / len(records)
+    c.with_unneeded = sum(x > 0 for x in extra) / len(records)
+    return c
+
+
+def cells(run: RunData) -> dict[str, dict[str, Cell]]:
+    """workflow label -> {"search": Cell, "free": Cell}."""
+    out = {}
+    for wf in run.workflows:
+        recs = run.records_of(workflow=wf["label"])
+        out[wf["label"]] = {
+            "search": cell([r for r in recs if r.search_required is not False], run.primary),
+            "free": cell([r for r in recs if r.search_required is False], run.primary)}
+    return out
+
+
+def flips(run: RunData, a: str, b: str) -> tuple[int, int]:
+    """(wrong under ``a`` and right under ``b``, right under ``a`` and wrong under ``b``) over the
+    search-required questions both workflows answered."""
+    right = {w: {r.key[::2]: bool(r.correct(run.primary)) for r in run.records_of(workflow=w)
+                 if r.search_required is not False} for w in (a, b)}
+    both = right[a].keys() & right[b].keys()
+    return (sum(not right[a][k] and right[b][k] for k in both),
+            sum(right[a][k] and not right[b][k] for k in both))
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def goals(run: RunData, total_s: float) -> list[dict[str, Any]]:
+    """Each goal: what was measured, the target, and whether it was met."""
+    cs = cells(run)
+    acc = {role: cs[label]["search"].accuracy for role, label in ROLES.items() if label in cs}
+    out = [{"goal": "whole run ≤ 10 min", "measured": f"{total_s:.0f} s",
+            "met": total_s <= TIME_BUDGET_S}]
+    if acc.get("sft") is not None:
+        out.append({"goal": "SFT agent ≥ 90%", "measured": _pct(acc["sft"]), "met": acc["sft"] >= 0.9})
+    if acc.get("sft") is not None and acc.get("grpo") is not None:
+        sft, grpo = cs[ROLES["sft"]]["search"], cs[ROLES["grpo"]]["search"]
+        fixed, broke = flips(run, ROLES["sft"], ROLES["grpo"])
+        better = grpo.correct > sft.correct and fixed > broke
+        leaner = grpo.correct >= sft.correct and grpo.unneeded < sft.unneeded
+        out.append({"goal": "GRPO improves on SFT (accuracy, or same accuracy with fewer unneeded "
+                            "tool calls)",
+                    "measured": f"accuracy {_pct(sft.accuracy)} → {_pct(grpo.accuracy)} ({fixed} "
+                                f"fixed, {broke} broken); unneeded tool calls per question "
+                                f"{sft.unneeded:.3f} → {grpo.unneeded:.3f}",
+                    "met": better or leaner})
+    if acc.get("direct") is not None:
+        out.append({"goal": "direct answering ≤ 10%", "measured": _pct(acc["direct"]),
+                    "met": acc["direct"] <= 0.1})
+    if acc.get("no_crop") is not None and acc.get("grpo") is not None:
+        drop = acc["grpo"] - acc["no_crop"]
+        out.append({"goal": "crop search off costs ≥ 10 points",
+                    "measured": f"{_pct(acc['grpo'])} → {_pct(acc['no_crop'])} "
+                                f"({-100 * drop:+.1f} points)", "met": drop >= 0.1})
+    if all(acc.get(k) is not None for k in ("direct", "rag", "grpo")):
+        out.append({"goal": "direct < RAG < trained agent",
+                    "measured": f"{_pct(acc['direct'])} < {_pct(acc['rag'])} < {_pct(acc['grpo'])}",
+                    "met": acc["direct"] < acc["rag"] < acc["grpo"]})
+    return out
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def _md(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def workflow_table(run: RunData) -> str:
+    cs = cells(run)
+    rows = []
+    for wf in run.workflows:
+        s, f = cs[wf["label"]]["search"], cs[wf["label"]]["free"]
+        rows.append([wf["label"], wf.get("model", "-"), f"{_pct(s.accuracy)} (n={s.n})",
+                     f"{s.tool_calls:.2f}", f"{s.unneeded:.3f}", f"{_pct(f.accuracy)} (n={f.n})",
+                     f"{f.tool_calls:.2f}"])
+    return _md(["workflow", "model", "search-required acc", "tool calls / q", "unneeded / q",
+                "search-free acc", "tool calls / q (search-free)"], rows)
+
+
+def trajectory_text(rec: EvalRecord) -> str:
+    """One evaluated episode as plain text (for the README and the summary)."""
+    t = rec.trajectory
+    out = [f"question: {t.question}", f"image:    {Path(t.image or '-').name}",
+           f"gold:     {' | '.join(t.gold)}"]
+    for turn in t.turns:
+        out.append(f"model  >  {turn.model_text.strip()}")
+        call = turn.tool_call
+        if call is not None:
+            where = ("text search" if call.kind == "text_search" else
+                     "image search, whole image" if call.whole_image else
+                     f"image search on the crop {[round(v) for v in call.box.as_list()] if call.box else '?'}")
+            out.append(f"tools  >  {where} ({call.backend}, {len(call.hits)} hits)")
+        if turn.observation:
+            out.append(f"inject >  {turn.observation.strip()}")
+    verdict = "correct" if rec.correct(rec_judge(rec)) else "incorrect"
+    out.append(f"answer:   {t.answer}  ({verdict})")
+    return "\n".join(out)
+
+
+def rec_judge(rec: EvalRecord) -> str:
+    return next(iter(rec.verdicts), "rule")
+
+
+def example(run: RunData, label: str) -> EvalRecord | None:
+    """A correct episode of ``label`` with a crop search and a text search, else any correct one."""
+    recs = [r for r in run.records_of(workflow=label) if r.correct(run.primary)]
+    def crop_and_text(r: EvalRecord) -> bool:
+        kinds = [(c.kind, c.whole_image) for c in r.trajectory.tool_calls]
+        return ("image_search", False) in kinds and any(k == "text_search" for k, _ in kinds)
+    return next((r for r in recs if crop_and_text(r)), recs[0] if recs else None)
+
+
+def write_summary(cfg: Any, stages: Sequence[Any], report_dir: Path, total: float) -> Path:
+    """Write ``quickstart.md`` and ``quickstart.json`` into ``cfg.out``; returns the .md path."""
+    out = Path(cfg.out)
+    run = load_run(cfg.stage_config("eval").out)
+    ran = [s for s in stages if not s.skipped]
+    gs = goals(run, total)
+    ex = example(run, ROLES["grpo"]) or example(run, ROLES["sft"])
+    load = os.getloadavg()
+    stage_rows = [[s.name, "skipped (done earlier)" if s.skipped else f"{s.wall_s:.1f}",
+                   "-" if s.skipped else f"{s.cpu_s:.1f}"] for s in stages]
+    parts = [
+        "# Quickstart: a tiny DeepMMSearch-R1 trained on SimWeb\n",
+        f"Finished {time.strftime('%Y-%m-%d %H:%M')}; stages run now: {len(ran)} of {len(stages)}; "
+        f"wall time {total:.0f} s; torch threads {cfg.torch_threads}; load average at the end "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) on {os.cpu_count()} CPUs.\n",
+        "## Goals (held-out search-required test questions)\n",
+        _md(["goal", "measured", "met"], [[g["goal"], g["measured"], "yes" if g["met"] else "**no**"]
+                                           for g in gs]),
+        "## Workflows\n",
+        "Accuracy by the rule judge; tool calls per question; *unneeded* = calls beyond what the "
+        "question needs (0 search-free, 1 named entity, 2 entity shown in the image).\n",
+        workflow_table(run),
+        "## Stages\n",
+        _md(["stage", "wall s", "CPU s"], stage_rows),
+        "(then the report stage, which writes this file)\n",
+        f"Full report (Table 1, ablations, tool-use figures, trajectories): "
+        f"[{report_dir / 'report.md'}]({(report_dir / 'report.md').resolve()})\n",
+    ]
+    if ex is not None:
+        parts += [f"## One trajectory ({ex.workflow})\n", "```text\n" + trajectory_text(ex) + "\n```\n"]
+    md = out / "quickstart.md"
+    md.write_text("\n".join(parts), encoding="utf-8")
+    data = {"goals": gs, "total_wall_s": total, "load_average": load,
+            "stages": [asdict(s) if hasattr(s, "__dataclass_fields__") else s for s in stages],
+            "workflows": {k: {kk: asdict(vv) | {"accuracy": vv.accuracy} for kk, vv in v.items()}
+                          for k, v in cells(run).items()},
+            "report": str(report_dir / "report.md")}
+    (out / "quickstart.json").write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    return md
