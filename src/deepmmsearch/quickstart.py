@@ -73,14 +73,17 @@ class QuickstartConfig:
     sft: dict[str, Any] = field(default_factory=dict)  # a `stage: sft` config
     grpo: dict[str, Any] = field(default_factory=dict)  # a `stage: grpo` config
     eval: dict[str, Any] = field(default_factory=dict)  # a `stage: eval` config
-    torch_threads: int = 1  # 1: steady when anything else runs on a 2-core machine
+    # torch threads for every stage: "auto" takes 2 when two CPUs are idle (1.76x faster SFT steps
+    # on an idle 2-core machine), else 1 (2 threads collapse 10-40x when anything else runs)
+    torch_threads: int | str = "auto"
     examples: int = 4  # trajectories rendered per workflow group in the report
 
     def __post_init__(self) -> None:
         if self.stage != "quickstart":
             raise ConfigError(f"a quickstart config needs stage: quickstart, got {self.stage!r}")
-        if self.torch_threads < 1:
-            raise ConfigError("torch_threads must be >= 1")
+        if self.torch_threads != "auto" and not (isinstance(self.torch_threads, int)
+                                                 and self.torch_threads >= 1):
+            raise ConfigError(f"torch_threads must be 'auto' or >= 1, got {self.torch_threads!r}")
         for name in _SECTIONS:
             if not getattr(self, name):
                 raise ConfigError(f"quickstart: the {name!r} section is missing")
@@ -139,6 +142,7 @@ class Pipeline:
         self.fresh = fresh
         self.records: list[StageRecord] = []
         self.started = time.perf_counter()
+        self.threads: int | None = None  # torch threads chosen for the stages after the world
         self._chain = hashlib.sha256(b"quickstart-1")
 
     def _key(self, name: str, settings: Any) -> str:
@@ -239,7 +243,8 @@ def report_stage(cfg: QuickstartConfig, pipe: Pipeline) -> dict[str, Any]:
 
     ecfg = cfg.stage_config("eval")
     report = write_report([ecfg.out], Path(cfg.out) / "report", examples=cfg.examples)
-    summary = write_summary(cfg, pipe.records, report, time.perf_counter() - pipe.started)
+    summary = write_summary(cfg, pipe.records, report, time.perf_counter() - pipe.started,
+                            threads=pipe.threads)
     return {"report": str(report / "report.md"), "summary": str(summary)}
 
 
@@ -253,7 +258,7 @@ def run_quickstart(cfg: QuickstartConfig, *, fresh: bool = False) -> Pipeline:
     pipe = Pipeline(cfg, fresh=fresh)
     pipe.run_stage("world", cfg.world, lambda: (cfg.world_dir / "world.json").exists(),
                    lambda: build_world_stage(cfg))
-    _set_threads(cfg.torch_threads)  # after the world: its drawing workers fork
+    pipe.threads = _set_threads(cfg.torch_threads)  # after the world: its drawing workers fork
     dcfg, scfg, gcfg, ecfg = (cfg.stage_config(n) for n in _SECTIONS)
     pipe.run_stage("distill", dcfg, lambda: Path(dcfg.sft_dir or dcfg.out_dir, "sft.jsonl").exists(),
                    lambda: distill_stage(cfg))
@@ -269,7 +274,38 @@ def run_quickstart(cfg: QuickstartConfig, *, fresh: bool = False) -> Pipeline:
     return pipe
 
 
-def _set_threads(n: int) -> None:
+def idle_cpus(window_s: float = 0.5) -> float:
+    """How many CPUs sat idle over a short window (``/proc/stat``; else from the load average)."""
+    def sample() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as fh:
+                vals = [int(x) for x in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        return vals[3] + (vals[4] if len(vals) > 4 else 0), sum(vals)  # idle + iowait, total
+
+    n = os.cpu_count() or 1
+    a = sample()
+    time.sleep(window_s)
+    b = sample()
+    if a is None or b is None or b[1] == a[1]:
+        return max(0.0, n - os.getloadavg()[0])
+    return n * (b[0] - a[0]) / (b[1] - a[1])
+
+
+def choose_threads(setting: int | str) -> int:
+    """``auto``: 2 threads when at least 1.6 CPUs are idle, else 1 (see QuickstartConfig)."""
+    if setting != "auto":
+        return int(setting)
+    idle = idle_cpus()
+    n = 2 if idle >= 1.6 and (os.cpu_count() or 1) >= 2 else 1
+    log.info("torch threads: %d (%.1f of %d CPUs idle)", n, idle, os.cpu_count() or 1)
+    return n
+
+
+def _set_threads(setting: int | str) -> int:
     import torch
 
+    n = choose_threads(setting)
     torch.set_num_threads(n)
+    return n

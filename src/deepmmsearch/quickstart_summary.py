@@ -19,6 +19,7 @@ that shows it (the ``search`` field SimWeb stores with every question).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -80,14 +81,29 @@ def cells(run: RunData) -> dict[str, dict[str, Cell]]:
     return out
 
 
+def _paired(run: RunData, a: str, b: str) -> list[tuple[EvalRecord, EvalRecord]]:
+    """Search-required questions both workflows answered, as (record under a, record under b)."""
+    by = {w: {r.key[::2]: r for r in run.records_of(workflow=w) if r.search_required is not False}
+          for w in (a, b)}
+    return [(by[a][k], by[b][k]) for k in sorted(by[a].keys() & by[b].keys())]
+
+
 def flips(run: RunData, a: str, b: str) -> tuple[int, int]:
-    """(wrong under ``a`` and right under ``b``, right under ``a`` and wrong under ``b``) over the
-    search-required questions both workflows answered."""
-    right = {w: {r.key[::2]: bool(r.correct(run.primary)) for r in run.records_of(workflow=w)
-                 if r.search_required is not False} for w in (a, b)}
-    both = right[a].keys() & right[b].keys()
-    return (sum(not right[a][k] and right[b][k] for k in both),
-            sum(right[a][k] and not right[b][k] for k in both))
+    """(wrong under ``a`` and right under ``b``, right under ``a`` and wrong under ``b``)."""
+    pairs = [(bool(x.correct(run.primary)), bool(y.correct(run.primary))) for x, y in _paired(run, a, b)]
+    return sum(not x and y for x, y in pairs), sum(x and not y for x, y in pairs)
+
+
+def fewer_calls(run: RunData, a: str, b: str) -> tuple[int, int]:
+    """(questions with fewer unneeded tool calls under ``b``, with more)."""
+    pairs = [(unneeded_calls(x), unneeded_calls(y)) for x, y in _paired(run, a, b)]
+    return sum(y < x for x, y in pairs), sum(y > x for x, y in pairs)
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """One-sided exact sign test: P(at least ``wins`` of ``wins + losses`` fair coin flips)."""
+    n = wins + losses
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n if n else 1.0
 
 
 def _pct(x: float | None) -> str:
@@ -103,16 +119,7 @@ def goals(run: RunData, total_s: float) -> list[dict[str, Any]]:
     if acc.get("sft") is not None:
         out.append({"goal": "SFT agent ≥ 90%", "measured": _pct(acc["sft"]), "met": acc["sft"] >= 0.9})
     if acc.get("sft") is not None and acc.get("grpo") is not None:
-        sft, grpo = cs[ROLES["sft"]]["search"], cs[ROLES["grpo"]]["search"]
-        fixed, broke = flips(run, ROLES["sft"], ROLES["grpo"])
-        better = grpo.correct > sft.correct and fixed > broke
-        leaner = grpo.correct >= sft.correct and grpo.unneeded < sft.unneeded
-        out.append({"goal": "GRPO improves on SFT (accuracy, or same accuracy with fewer unneeded "
-                            "tool calls)",
-                    "measured": f"accuracy {_pct(sft.accuracy)} → {_pct(grpo.accuracy)} ({fixed} "
-                                f"fixed, {broke} broken); unneeded tool calls per question "
-                                f"{sft.unneeded:.3f} → {grpo.unneeded:.3f}",
-                    "met": better or leaner})
+        out.append(grpo_goal(run, cs[ROLES["sft"]]["search"], cs[ROLES["grpo"]]["search"]))
     if acc.get("direct") is not None:
         out.append({"goal": "direct answering ≤ 10%", "measured": _pct(acc["direct"]),
                     "met": acc["direct"] <= 0.1})
@@ -126,6 +133,27 @@ def goals(run: RunData, total_s: float) -> list[dict[str, Any]]:
                     "measured": f"{_pct(acc['direct'])} < {_pct(acc['rag'])} < {_pct(acc['grpo'])}",
                     "met": acc["direct"] < acc["rag"] < acc["grpo"]})
     return out
+
+
+def grpo_goal(run: RunData, sft: Cell, grpo: Cell) -> dict[str, Any]:
+    """GRPO against its SFT start, paired question by question (one-sided sign tests, 5 %):
+    better accuracy (more questions fixed than broken), or accuracy not significantly lower with
+    significantly fewer unneeded tool calls."""
+    fixed, broke = flips(run, ROLES["sft"], ROLES["grpo"])
+    leaner, fatter = fewer_calls(run, ROLES["sft"], ROLES["grpo"])
+    p_up, p_down = sign_test(fixed, broke), sign_test(broke, fixed)
+    p_lean = sign_test(leaner, fatter)
+    better = p_up < 0.05
+    same_but_leaner = p_down >= 0.05 and p_lean < 0.05
+    return {"goal": "GRPO improves on SFT (higher accuracy, or the same accuracy with fewer "
+                    "unneeded tool calls)",
+            "measured": f"accuracy {_pct(sft.accuracy)} → {_pct(grpo.accuracy)} ({fixed} questions "
+                        f"fixed, {broke} broken; two-sided p={min(1.0, 2 * min(p_up, p_down)):.2g}); unneeded tool calls "
+                        f"per question {sft.unneeded:.3f} → {grpo.unneeded:.3f} (fewer on {leaner} "
+                        f"questions, more on {fatter}; p={p_lean:.2g})",
+            "met": better or same_but_leaner,
+            "how": "higher accuracy" if better else "same accuracy, fewer unneeded tool calls"
+                   if same_but_leaner else None}
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -182,7 +210,8 @@ def example(run: RunData, label: str) -> EvalRecord | None:
     return next((r for r in recs if crop_and_text(r)), recs[0] if recs else None)
 
 
-def write_summary(cfg: Any, stages: Sequence[Any], report_dir: Path, total: float) -> Path:
+def write_summary(cfg: Any, stages: Sequence[Any], report_dir: Path, total: float,
+                  threads: int | None = None) -> Path:
     """Write ``quickstart.md`` and ``quickstart.json`` into ``cfg.out``; returns the .md path."""
     out = Path(cfg.out)
     run = load_run(cfg.stage_config("eval").out)
@@ -195,7 +224,7 @@ def write_summary(cfg: Any, stages: Sequence[Any], report_dir: Path, total: floa
     parts = [
         "# Quickstart: a tiny DeepMMSearch-R1 trained on SimWeb\n",
         f"Finished {time.strftime('%Y-%m-%d %H:%M')}; stages run now: {len(ran)} of {len(stages)}; "
-        f"wall time {total:.0f} s; torch threads {cfg.torch_threads}; load average at the end "
+        f"wall time {total:.0f} s; torch threads {threads or cfg.torch_threads}; load average at the end "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) on {os.cpu_count()} CPUs.\n",
         "## Goals (held-out search-required test questions)\n",
         _md(["goal", "measured", "met"], [[g["goal"], g["measured"], "yes" if g["met"] else "**no**"]
