@@ -26,7 +26,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 _real_connect = socket.socket.connect
 
 
-def _guarded_connect(self, address):  # noqa: ANN001
+def _guarded_connect(self, address):
     host = address[0] if isinstance(address, tuple) else None
     if host is not None and self.family in (socket.AF_INET, socket.AF_INET6):
         try:

@@ -223,21 +223,21 @@ def write_summary(cfg: Any, stages: Sequence[Any], report_dir: Path, total: floa
                    "-" if s.skipped else f"{s.cpu_s:.1f}"] for s in stages]
     parts = [
         "# Quickstart: a tiny DeepMMSearch-R1 trained on SimWeb\n",
-        f"Finished {time.strftime('%Y-%m-%d %H:%M')}; stages run now: {len(ran)} of {len(stages)}; "
-        f"wall time {total:.0f} s; torch threads {threads or cfg.torch_threads}; load average at the end "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) on {os.cpu_count()} CPUs.\n",
+        (f"Finished {time.strftime('%Y-%m-%d %H:%M')}; stages run now: {len(ran)} of {len(stages)}; "
+         f"wall time {total:.0f} s; torch threads {threads or cfg.torch_threads}; load average at the "
+         f"end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) on {os.cpu_count()} CPUs.\n"),
         "## Goals (held-out search-required test questions)\n",
         _md(["goal", "measured", "met"], [[g["goal"], g["measured"], "yes" if g["met"] else "**no**"]
                                            for g in gs]),
         "## Workflows\n",
-        "Accuracy by the rule judge; tool calls per question; *unneeded* = calls beyond what the "
-        "question needs (0 search-free, 1 named entity, 2 entity shown in the image).\n",
+        ("Accuracy by the rule judge; tool calls per question; *unneeded* = calls beyond what the "
+         "question needs (0 search-free, 1 named entity, 2 entity shown in the image).\n"),
         workflow_table(run),
         "## Stages\n",
         _md(["stage", "wall s", "CPU s"], stage_rows),
         "(then the report stage, which writes this file)\n",
-        f"Full report (Table 1, ablations, tool-use figures, trajectories): "
-        f"[{report_dir / 'report.md'}]({(report_dir / 'report.md').resolve()})\n",
+        ("Full report (Table 1, ablations, tool-use figures, trajectories): "
+         f"[{report_dir / 'report.md'}]({(report_dir / 'report.md').resolve()})\n"),
     ]
     if ex is not None:
         parts += [f"## One trajectory ({ex.workflow})\n", "```text\n" + trajectory_text(ex) + "\n```\n"]

@@ -44,7 +44,7 @@ class Record:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):  # noqa: ANN206
+    def from_dict(cls, data: dict[str, Any]):
         kwargs = {}
         hints = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         for name, value in data.items():

@@ -20,7 +20,7 @@ _SENT = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
     "a an the of in on at to for by with and or is are was were be been what which who whom "
-    "whose when where why how this that these those it its from as do does did".split()
+    "whose when where why how this that these those it its from as do does did".split()  # noqa: SIM905
 )
 
 
