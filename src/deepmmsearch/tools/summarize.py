@@ -18,10 +18,9 @@ from deepmmsearch.types import Message, SearchHit
 
 _SENT = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    "a an the of in on at to for by with and or is are was were be been what which who whom "
-    "whose when where why how this that these those it its from as do does did".split()  # noqa: SIM905
-)
+_STOP_WORDS = ("a an the of in on at to for by with and or is are was were be been what which who "
+               "whom whose when where why how this that these those it its from as do does did")
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 def _terms(text: str) -> set[str]:
