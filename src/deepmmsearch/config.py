@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -201,12 +202,27 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     cur[keys[-1]] = value
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader, plus floats written without a dot (``5e-5``, ``1E-3``): YAML 1.1 reads
+    them as strings, and a learning rate of ``"5e-5"`` would only fail deep inside an optimiser."""
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse config text (a file or an override's value) with :class:`ConfigLoader`."""
+    return yaml.load(text, Loader=ConfigLoader)
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like a.b=c")
         key, raw = item.split("=", 1)
-        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw else "")
+        _set_dotted(data, key.strip(), parse_yaml(raw) if raw else "")
     return data
 
 
@@ -222,7 +238,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not p.exists():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        data = parse_yaml(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

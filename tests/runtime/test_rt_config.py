@@ -173,3 +173,16 @@ def test_shipped_config_validates(path, monkeypatch, capsys):
 
 def test_some_configs_ship():
     assert "configs/ask_fixture.yaml" in SHIPPED
+
+
+def test_floats_without_a_dot_are_floats_in_files_and_overrides(tmp_path):
+    from deepmmsearch.config import parse_yaml
+
+    assert parse_yaml("5e-5") == 5e-5 and parse_yaml("-1E3") == -1000.0 and parse_yaml("2.0e-3") == 2e-3
+    assert parse_yaml("1.5") == 1.5 and parse_yaml("7") == 7 and parse_yaml("e5") == "e5"
+    assert parse_yaml("v1e5") == "v1e5" and parse_yaml("'5e-5'") == "5e-5"  # quoted stays a string
+    cfg = tmp_path / "grpo.yaml"
+    cfg.write_text("stage: grpo\nmodel: m\ndataset: {name: jsonl, path: x}\n"
+                   "trl: {learning_rate: 5e-5}\n", encoding="utf-8")
+    loaded = load_config(cfg, ["trl.beta=1e-3"], expect="grpo")
+    assert loaded.trl == {"learning_rate": 5e-5, "beta": 1e-3}

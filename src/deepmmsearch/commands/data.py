@@ -46,8 +46,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def parse_options(items: list[str]) -> dict[str, Any]:
-    import yaml
-
+    from deepmmsearch.config import parse_yaml
     from deepmmsearch.registry import ConfigError
 
     out = {}
@@ -55,7 +54,7 @@ def parse_options(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"dataset option {item!r} must look like key=value")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw) if raw else ""
+        out[key.strip()] = parse_yaml(raw) if raw else ""
     return out
 
 

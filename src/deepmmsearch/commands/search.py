@@ -120,8 +120,7 @@ def _parse_box(text: str) -> list[float]:
 
 
 async def _ground(args: argparse.Namespace, image) -> Any:
-    import yaml
-
+    from deepmmsearch.config import parse_yaml
     from deepmmsearch.registry import GROUNDER, ConfigError
 
     opts: dict[str, Any] = {}
@@ -129,6 +128,6 @@ async def _ground(args: argparse.Namespace, image) -> Any:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--grounder-option expects KEY=VALUE, got {item!r}")
-        opts[key.strip()] = yaml.safe_load(value)
+        opts[key.strip()] = parse_yaml(value)
     grounder = GROUNDER.build({"name": args.grounder, **opts})
     return await grounder.ground(image, args.crop)
