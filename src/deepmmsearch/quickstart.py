@@ -4,7 +4,7 @@
 
     deepmmsearch quickstart --out runs/quickstart                # the full run, ≈ 10 min on 2 cores
     deepmmsearch quickstart --out /tmp/qs --reduced              # a couple of minutes (make test)
-    deepmmsearch quickstart -c configs/quickstart/default.yaml sft.epochs=6 grpo.trl.max_steps=10
+    deepmmsearch quickstart -c configs/quickstart/default.yaml sft.max_steps=400 grpo.trl.max_steps=10
 
 It reads top to bottom like the recipe it runs; every stage is the real stage, run by the same
 function as its own command, from a section of the config that has exactly the shape of that
