@@ -147,10 +147,10 @@ def grpo_goal(run: RunData, sft: Cell, grpo: Cell) -> dict[str, Any]:
     same_but_leaner = p_down >= 0.05 and p_lean < 0.05
     return {"goal": "GRPO improves on SFT (higher accuracy, or the same accuracy with fewer "
                     "unneeded tool calls)",
-            "measured": f"accuracy {_pct(sft.accuracy)} → {_pct(grpo.accuracy)} ({fixed} questions "
-                        f"fixed, {broke} broken; two-sided p={min(1.0, 2 * min(p_up, p_down)):.2g}); unneeded tool calls "
-                        f"per question {sft.unneeded:.3f} → {grpo.unneeded:.3f} (fewer on {leaner} "
-                        f"questions, more on {fatter}; p={p_lean:.2g})",
+            "measured": (f"accuracy {_pct(sft.accuracy)} → {_pct(grpo.accuracy)} (questions fixed "
+                         f"{fixed}, broken {broke}; two-sided p={min(1.0, 2 * min(p_up, p_down)):.2g}); "
+                         f"unneeded tool calls per question {sft.unneeded:.3f} → {grpo.unneeded:.3f} "
+                         f"(questions with fewer {leaner}, with more {fatter}; p={p_lean:.2g})"),
             "met": better or same_but_leaner,
             "how": "higher accuracy" if better else "same accuracy, fewer unneeded tool calls"
                    if same_but_leaner else None}
