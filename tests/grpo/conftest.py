@@ -88,3 +88,57 @@ def grpo_config(world: dict, model_dir: Path, out: Path, **overrides):
     for k, v in overrides.items():
         data[k] = v
     return load_config(data=data, expect="grpo")
+
+
+# -- the learnability tests (test_grpo_learn*.py): one recipe, two worlds ---------------------
+
+LEARN_TEMPERATURE = 0.5  # sampling temperature of the rollouts and of the evaluations
+LEARN_TRL = {"num_generations": 8, "per_device_train_batch_size": 16, "max_steps": 8,
+             "learning_rate": 2e-4, "warmup_steps": 0, "beta": 0.0}
+
+
+def sft_both_behaviours(data: Path, model: Path, out: Path):
+    """Full fine-tuning on the search-or-guess mix (settings from docs/LOG.md, GRPO)."""
+    from deepmmsearch.config import load_config
+    from deepmmsearch.train.sft import run_sft
+
+    return run_sft(load_config(data={
+        "stage": "sft", "data": str(data), "model": str(model), "out": str(out), "method": "full",
+        "max_steps": 100, "learning_rate": 3e-3, "warmup_ratio": 0.0, "per_device_batch_size": 8,
+        "global_batch_size": 8, "device": "cpu", "save_adapter": False, "logging_steps": 50,
+        "save_steps": 10000}, expect="sft"))
+
+
+def sampled_stats(model_dir, episodes: list, toolbox, seed: int = 1234) -> dict[str, float]:
+    """Mean reward (0.9·correct + 0.1·format), accuracy and no-search rate of sampled episodes."""
+    import asyncio
+
+    from deepmmsearch.agent.loop import run_episodes
+    from deepmmsearch.policies.hf import HFPolicy
+    from deepmmsearch.reward.combine import breakdown
+    from deepmmsearch.reward.judge import RuleJudge
+
+    policy = HFPolicy(str(model_dir), device="cpu", temperature=LEARN_TEMPERATURE, seed=seed,
+                      max_batch_size=64)
+    trajs = asyncio.run(run_episodes(episodes, policy, toolbox, concurrency=len(episodes)))
+    judge = RuleJudge()
+    scores = [breakdown(t, judge.decide(t.answer, t.gold)) for t in trajs]
+    n = len(scores)
+    return {"reward": sum(s.total for s in scores) / n, "accuracy": sum(s.correctness for s in scores) / n,
+            "no_search": sum(not t.tool_calls for t in trajs) / n, "episodes": n}
+
+
+def grpo_before_after(cfg, measure, out: Path, label: str) -> tuple[dict, dict]:
+    """``measure(model_dir)`` before and after a GRPO run of ``cfg``; logged and kept in learn.json."""
+    import logging
+
+    from deepmmsearch.train.grpo_trainer import GRPORun
+
+    before = measure(cfg.model)
+    run = GRPORun(cfg)
+    after = measure(run.run()["model_dir"])
+    steps = [round(r["reward"], 3) for r in run.history]
+    logging.getLogger(__name__).warning("GRPO learnability (%s): before %s after %s step rewards %s",
+                                        label, before, after, steps)
+    (out / "learn.json").write_text(json.dumps({"before": before, "after": after, "steps": steps}))
+    return before, after

@@ -16,17 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from pathlib import Path
 
 import pytest
 
-from .conftest import DIRECT, grpo_config
+from .conftest import (
+    DIRECT,
+    LEARN_TEMPERATURE,
+    LEARN_TRL,
+    grpo_before_after,
+    grpo_config,
+    sampled_stats,
+    sft_both_behaviours,
+)
 
 pytestmark = pytest.mark.slow
-log = logging.getLogger(__name__)
 
-TEMPERATURE = 0.5
+TEMPERATURE = LEARN_TEMPERATURE
 EVAL_PER_QUESTION = 16
 
 
@@ -70,44 +76,16 @@ def _sft_data(world, path: Path) -> Path:
     return path
 
 
-def evaluate(world, model_dir, limits, seed: int = 1234) -> dict[str, float]:
-    """Mean reward (0.9·correct + 0.1·format), accuracy and no-search rate of sampled episodes."""
-    from deepmmsearch.agent.loop import run_episodes
-    from deepmmsearch.policies.hf import HFPolicy
-    from deepmmsearch.reward.combine import breakdown
-    from deepmmsearch.reward.judge import RuleJudge
-
-    policy = HFPolicy(str(model_dir), device="cpu", temperature=TEMPERATURE, seed=seed, max_batch_size=64)
-    episodes = _episodes(world, limits, EVAL_PER_QUESTION, "-e")
-    trajs = asyncio.run(run_episodes(episodes, policy, _toolbox(world), concurrency=len(episodes)))
-    judge = RuleJudge()
-    scores = [breakdown(t, judge.decide(t.answer, t.gold)) for t in trajs]
-    n = len(scores)
-    return {"reward": sum(s.total for s in scores) / n, "accuracy": sum(s.correctness for s in scores) / n,
-            "no_search": sum(not t.tool_calls for t in trajs) / n, "episodes": n}
+def evaluate(world, model_dir, limits) -> dict[str, float]:
+    return sampled_stats(model_dir, _episodes(world, limits, EVAL_PER_QUESTION, "-e"), _toolbox(world))
 
 
 def test_grpo_raises_mean_reward(world, tiny_model_dir, tmp_path):
-    from deepmmsearch.config import load_config
-    from deepmmsearch.train.grpo_trainer import GRPORun
-    from deepmmsearch.train.sft import run_sft
-
-    sft = run_sft(load_config(data={
-        "stage": "sft", "data": str(_sft_data(world, tmp_path / "sft.jsonl")), "model": str(tiny_model_dir),
-        "out": str(tmp_path / "sft"), "method": "full", "max_steps": 100, "learning_rate": 3e-3,
-        "warmup_ratio": 0.0, "per_device_batch_size": 8, "global_batch_size": 8, "device": "cpu",
-        "save_adapter": False, "logging_steps": 50, "save_steps": 10000}, expect="sft"))
+    sft = sft_both_behaviours(_sft_data(world, tmp_path / "sft.jsonl"), tiny_model_dir, tmp_path / "sft")
     cfg = grpo_config(world, sft.model_dir, tmp_path / "grpo", method="full", temperature=TEMPERATURE,
-                      trl={"num_generations": 8, "per_device_train_batch_size": 16, "max_steps": 8,
-                           "learning_rate": 2e-4, "warmup_steps": 0, "beta": 0.0})
-    limits = cfg.agent.limits
-    before = evaluate(world, sft.model_dir, limits)
-    run = GRPORun(cfg)
-    summary = run.run()
-    after = evaluate(world, summary["model_dir"], limits)
-    steps = [round(r["reward"], 3) for r in run.history]
-    log.warning("GRPO learnability: before %s after %s step rewards %s", before, after, steps)
-    (tmp_path / "learn.json").write_text(json.dumps({"before": before, "after": after, "steps": steps}))
+                      trl=LEARN_TRL)
+    before, after = grpo_before_after(cfg, lambda m: evaluate(world, m, cfg.agent.limits), tmp_path,
+                                      "toy world")
     # the SFT policy mixes the behaviours; GRPO drops the direct guess and keeps the search
     assert before["no_search"] >= 0.25, before
     assert after["no_search"] <= 0.1, after

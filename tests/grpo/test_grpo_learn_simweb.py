@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
-log = logging.getLogger(__name__)
+from .conftest import (
+    LEARN_TEMPERATURE,
+    LEARN_TRL,
+    grpo_before_after,
+    sampled_stats,
+    sft_both_behaviours,
+)
 
-TEMPERATURE = 0.5
+pytestmark = pytest.mark.slow
+
+TEMPERATURE = LEARN_TEMPERATURE
 EVAL_PER_QUESTION = 16
 N_QUESTIONS = 4
 # a well-formed answer with no search: wrong for every question (reward 0.1, the format share)
@@ -103,51 +109,24 @@ def _tiny_model(sft_path: Path, out: Path) -> Path:
     return save_model_dir(model, processor, out)
 
 
-def evaluate(simweb: dict, model_dir, limits, seed: int = 1234) -> dict[str, float]:
-    """Mean reward (0.9·correct + 0.1·format), accuracy and no-search rate of sampled episodes."""
-    from deepmmsearch.agent.loop import run_episodes
+def evaluate(simweb: dict, model_dir, limits) -> dict[str, float]:
     from deepmmsearch.agent.toolbox import Toolbox
-    from deepmmsearch.policies.hf import HFPolicy
-    from deepmmsearch.reward.combine import breakdown
-    from deepmmsearch.reward.judge import RuleJudge
 
-    policy = HFPolicy(str(model_dir), device="cpu", temperature=TEMPERATURE, seed=seed, max_batch_size=64)
-    toolbox = Toolbox.from_config(_agent_config(simweb))
-    episodes = _episodes(simweb, limits, EVAL_PER_QUESTION, "-e")
-    trajs = asyncio.run(run_episodes(episodes, policy, toolbox, concurrency=len(episodes)))
-    judge = RuleJudge()
-    scores = [breakdown(t, judge.decide(t.answer, t.gold)) for t in trajs]
-    n = len(scores)
-    return {"reward": sum(s.total for s in scores) / n, "accuracy": sum(s.correctness for s in scores) / n,
-            "no_search": sum(not t.tool_calls for t in trajs) / n, "episodes": n}
+    return sampled_stats(model_dir, _episodes(simweb, limits, EVAL_PER_QUESTION, "-e"),
+                         Toolbox.from_config(_agent_config(simweb)))
 
 
 def test_grpo_raises_mean_reward_on_a_simweb_subset(simweb, tmp_path):
     from deepmmsearch.config import load_config
-    from deepmmsearch.train.grpo_trainer import GRPORun
-    from deepmmsearch.train.sft import run_sft
 
     data = _sft_data(simweb, tmp_path / "sft.jsonl")
-    sft = run_sft(load_config(data={
-        "stage": "sft", "data": str(data), "model": str(_tiny_model(data, tmp_path / "init")),
-        "out": str(tmp_path / "sft"), "method": "full", "max_steps": 100, "learning_rate": 3e-3,
-        "warmup_ratio": 0.0, "per_device_batch_size": 8, "global_batch_size": 8, "device": "cpu",
-        "save_adapter": False, "logging_steps": 50, "save_steps": 10000}, expect="sft"))
+    sft = sft_both_behaviours(data, _tiny_model(data, tmp_path / "init"), tmp_path / "sft")
     cfg = load_config(data={
         "stage": "grpo", "model": str(sft.model_dir), "dataset": simweb["subset"], "agent": simweb["agent"],
         "judge": {"name": "rule"}, "format_weight": 0.1, "out": str(tmp_path / "grpo"), "device": "cpu",
-        "method": "full", "temperature": TEMPERATURE,
-        "trl": {"num_generations": 8, "per_device_train_batch_size": 16, "max_steps": 8,
-                "learning_rate": 2e-4, "warmup_steps": 0, "beta": 0.0}}, expect="grpo")
-    limits = cfg.agent.limits
-    before = evaluate(simweb, sft.model_dir, limits)
-    run = GRPORun(cfg)
-    summary = run.run()
-    after = evaluate(simweb, summary["model_dir"], limits)
-    steps = [round(r["reward"], 3) for r in run.history]
-    log.warning("GRPO learnability (SimWeb text-only subset): before %s after %s step rewards %s",
-                before, after, steps)
-    (tmp_path / "learn.json").write_text(json.dumps({"before": before, "after": after, "steps": steps}))
+        "method": "full", "temperature": TEMPERATURE, "trl": LEARN_TRL}, expect="grpo")
+    before, after = grpo_before_after(cfg, lambda m: evaluate(simweb, m, cfg.agent.limits), tmp_path,
+                                      "SimWeb text-only subset")
     # the rollouts used the world's real text search
     rollouts = [json.loads(x) for x in (tmp_path / "grpo" / "rollouts.jsonl").read_text().splitlines()]
     assert any(c["kind"] == "text_search" and c["backend"] == "bm25" and c["hits"]
