@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from deepmmsearch.simweb.build import build_world
-from deepmmsearch.simweb.facts import ATTRIBUTES, answer_aliases, format_value
+from deepmmsearch.simweb.facts import (
+    ATTRIBUTES,
+    PERSON_FACTS,
+    answer_aliases,
+    format_value,
+    person_attribute,
+)
 from deepmmsearch.simweb.names import SYLLABLES
 from deepmmsearch.simweb.world import QUESTION_TYPES, World, WorldError
 
@@ -87,7 +93,13 @@ def test_questions_are_benchmark_style(world):
             assert q.answers == [e.colour] and q.question.startswith("What colour is ")
             continue
         attr = e.attr(q.attribute)
-        assert q.answers == answer_aliases(attr, e.value(attr.key))
+        if q.type == "two-hop":  # the person the first hop names, then their fact
+            assert attr.kind == "person" and not attr.dated and q.hop
+            person = world.people[e.value(attr.key)]
+            assert q.answers == [person.facts[q.hop]] and f"the {attr.word} of " in q.question
+            assert q.question.endswith(" born?")
+        else:
+            assert q.hop is None and q.answers == answer_aliases(attr, e.value(attr.key))
         if q.type == "time-sensitive":
             assert attr.dated and q.answers[0] == format_value(attr, str(e.dated[attr.key][-1][1]))
         if q.search == "text":
@@ -118,6 +130,13 @@ def test_entity_names_are_syllables_and_pages_state_facts_plainly(world_dir, wor
         )
     kinds = Counter(pid.split("-")[0] for pid in pages)
     assert kinds["notes"] > 0.8 * len(world.entities) and kinds["city"] > 0  # distractors
+    # every person an entity names has a page stating each of their facts plainly
+    by_title = {p["title"]: p["text"] for p in pages.values() if p["id"].startswith("person-")}
+    assert kinds["person"] == len(world.people) > 0
+    for e in list(world.entities.values())[:50]:
+        person = world.people[e.facts[person_attribute(e.category).key]]
+        for f in PERSON_FACTS:
+            assert f.sentence.format(name=person.name, value=person.facts[f.key]) in by_title[person.name]
 
 
 def test_cli_build_info_and_user_index_commands(tmp_path, capsys):

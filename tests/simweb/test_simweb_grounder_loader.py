@@ -56,6 +56,7 @@ def test_loader_splits_types_limit_and_metadata(world_dir, world):
         "attribute": q.attribute,
         "expression": q.expression,
         "search": q.search,
+        "hop": q.hop,
     }
     name = world.entities[q.entity].name
     assert all(name not in str(v) for v in s.metadata.values())  # no answer, no name leaks

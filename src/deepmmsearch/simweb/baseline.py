@@ -18,7 +18,7 @@ from pathlib import Path
 
 from deepmmsearch.policies.base import Generation, GenerationRequest
 from deepmmsearch.protocol import GIVE_UP, render_action
-from deepmmsearch.simweb.facts import ATTRIBUTES, format_value
+from deepmmsearch.simweb.facts import ATTRIBUTES, PERSON_FACTS, format_value, person_attribute
 from deepmmsearch.simweb.world import World
 from deepmmsearch.types import Action
 
@@ -27,8 +27,16 @@ _NAMED = re.compile(r"^the (?:bird|building|car|plant|brand) (?P<name>[A-Z][a-z]
 
 
 def _templates() -> list[tuple[re.Pattern, str, str]]:
-    """(pattern, category, attribute key) for every question template."""
+    """(pattern, category, attribute key) for every question template; two-hop templates have
+    the key ``ATTR>FACT`` (the person attribute, then the person's fact)."""
     out = []
+    for cat in ATTRIBUTES:
+        a = person_attribute(cat)
+        for f in PERSON_FACTS:
+            head, _, tail = f.question.partition("{x}")
+            head += f"the {a.word} of "
+            out.append((re.compile("^" + re.escape(head) + "(?P<x>.+)" + re.escape(tail) + "$"),
+                        cat, f"{a.key}>{f.key}"))
     for cat, attrs in ATTRIBUTES.items():
         for a in attrs:
             head, _, tail = a.question.partition("{x}")
@@ -70,6 +78,10 @@ class PriorPolicy:
             named = _NAMED.match(m.group("x")) if m else None
             e = self.memory.get(named.group("name")) if named else None
             if e is not None and e.category == cat:
+                if ">" in key:
+                    first, fact = key.split(">")
+                    person = self.world.people.get(e.value(first))
+                    return person.facts[fact] if person else GIVE_UP
                 return format_value(e.attr(key), e.value(key))
         return self.majority.get(self._template_key(question), GIVE_UP)
 

@@ -28,7 +28,14 @@ from typing import Any
 from PIL import Image
 from tqdm import tqdm
 
-from deepmmsearch.simweb.facts import CATEGORIES, COLOURS, FactPools, draw_facts
+from deepmmsearch.simweb.facts import (
+    ATTRIBUTES,
+    CATEGORIES,
+    COLOURS,
+    FactPools,
+    draw_facts,
+    draw_person_facts,
+)
 from deepmmsearch.simweb.names import NameGenerator
 from deepmmsearch.simweb.pages import image_page, text_pages
 from deepmmsearch.simweb.pictures import entity_picture
@@ -38,6 +45,7 @@ from deepmmsearch.simweb.world import (
     FORMAT_VERSION,
     WORLD_FILE,
     Entity,
+    Person,
     Question,
     Scene,
     write_rows,
@@ -98,6 +106,22 @@ def make_entities(seed: int, spec: SizeSpec) -> list[Entity]:
     return out
 
 
+def make_people(seed: int, entities: list[Entity]) -> list[Person]:
+    """Every person an entity's facts name, in first-mention order, with their own facts (a
+    birthplace among the world's cities, a birth year)."""
+    names: dict[str, None] = {}
+    cities = sorted({e.facts["city"] for e in entities})
+    for e in entities:
+        for a in ATTRIBUTES[e.category]:
+            if a.kind != "person":
+                continue
+            values = [v for _, v in e.dated[a.key]] if a.dated else [e.facts[a.key]]
+            names.update(dict.fromkeys(str(v) for v in values))
+    rng = _rng(seed, "people")
+    pools = FactPools(cities, [])
+    return [Person(n, draw_person_facts(rng, pools)) for n in names]
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -148,7 +172,13 @@ def _scene_job(plan) -> Scene:
 
 
 def _render(
-    seed: int, entities: list[Entity], spec: SizeSpec, root: Path, jobs: int, progress: bool
+    seed: int,
+    entities: list[Entity],
+    spec: SizeSpec,
+    root: Path,
+    jobs: int,
+    progress: bool,
+    people: list[Person] = (),
 ) -> tuple[list[Scene], list[Question]]:
     for sub in ("entities", "scenes"):
         (root / "images" / sub).mkdir(parents=True, exist_ok=True)
@@ -167,18 +197,21 @@ def _render(
     finally:
         _SHARED.clear()
     questions: list[Question] = []
+    by_name = {p.name: p for p in people}
     for plan, scene in zip(plans, scenes):
         qrng = _rng(seed, "questions", plan.id)
         for e, obj in zip(plan.entities, scene.objects):
-            questions.append(make_question(f"q{len(questions):06d}", e, scene, obj, qrng))
+            questions.append(make_question(f"q{len(questions):06d}", e, scene, obj, qrng, by_name))
     return scenes, questions
 
 
-def _write_corpus(seed: int, entities: list[Entity], root: Path) -> tuple[int, int]:
+def _write_corpus(
+    seed: int, entities: list[Entity], people: list[Person], root: Path
+) -> tuple[int, int]:
     rng = _rng(seed, "pages")
     n_text = 0
     with open(root / "corpus.jsonl", "w", encoding="utf-8") as fh:
-        for page in text_pages(entities, rng):
+        for page in text_pages(entities, rng, people):
             fh.write(json.dumps(page, ensure_ascii=False, sort_keys=True) + "\n")
             n_text += 1
     write_rows(root / "image_pages.jsonl", [image_page(e) for e in entities])
@@ -200,6 +233,7 @@ def _manifest(
         name: _sha256(root / name)
         for name in (
             "entities.jsonl",
+            "people.jsonl",
             "corpus.jsonl",
             "image_pages.jsonl",
             "scenes.jsonl",
@@ -218,6 +252,7 @@ def _manifest(
         "spec": asdict(spec),
         "counts": {
             "entities": dict(Counter(e.split for e in entities)),
+            "people": sum(1 for _ in open(root / "people.jsonl", encoding="utf-8")),
             "scenes": dict(Counter(s.split for s in scenes)),
             "questions": {s: {t: by[(s, t)] for t in sorted({t for _, t in by})} for s in SPLITS},
             "pages": n_pages,
@@ -278,11 +313,13 @@ def build_world(
     jobs = min(2, os.cpu_count() or 1) if jobs is None else max(1, jobs)
     t0 = time.perf_counter()
     ents = make_entities(seed, spec)
-    scenes, questions = _render(seed, ents, spec, root, jobs, progress)
+    people = make_people(seed, ents)
+    scenes, questions = _render(seed, ents, spec, root, jobs, progress, people)
     write_rows(root / "entities.jsonl", ents)
+    write_rows(root / "people.jsonl", people)
     write_rows(root / "scenes.jsonl", scenes)
     write_rows(root / "questions.jsonl", questions)
-    n_pages, n_img = _write_corpus(seed, ents, root)
+    n_pages, n_img = _write_corpus(seed, ents, people, root)
     manifest = _manifest(seed, size, spec, root, ents, scenes, questions, n_pages, n_img)
     (root / WORLD_FILE).write_text(
         json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"

@@ -12,7 +12,10 @@ It reads the ``<information>`` it is given to decide the next step, like a model
   a reasonable agent would do; when the search got the wrong entity the teacher goes wrong too,
   and the distillation filters drop the trajectory);
 - text search ``NAME WORD`` (``NAME latest WORD`` for time-sensitive questions), refined with other
-  wordings while the information does not state the fact, then the answer — or the give-up answer.
+  wordings while the information does not state the fact, then the answer — or the give-up answer;
+- two-hop questions ("In which city was the designer of the blue car born?"): once the
+  information names the person (the designer), a second, refined text search ``PERSON WORD``
+  for the person's fact, then the answer. With one text search allowed, it cannot get there.
 
 Noise (probabilities, drawn per question from ``seed``, so reruns are identical) gives the
 distillation filters something to remove: ``p_wrong_query`` (the first text query carries a
@@ -34,7 +37,7 @@ from pathlib import Path
 from deepmmsearch.policies.base import Generation, GenerationRequest
 from deepmmsearch.prompts import PAPER, PromptSet
 from deepmmsearch.protocol import GIVE_UP, extract_information, parse_action, render_action
-from deepmmsearch.simweb.facts import answer_aliases, attribute, format_value
+from deepmmsearch.simweb.facts import answer_aliases, attribute, format_value, person_fact
 from deepmmsearch.simweb.world import Entity, Question, World
 from deepmmsearch.types import Action, Message
 
@@ -72,10 +75,12 @@ class _History:
         return [a.argument for a in self.actions if a.kind == "text_search"]
 
 
-def _mentions(info: str, entity: Entity, values: list[str]) -> bool:
-    """Does one line (or sentence) of ``info`` state one of ``values`` for ``entity``?"""
+def _mentions(info: str, entity: Entity | str, values: list[str]) -> bool:
+    """Does one line (or sentence) of ``info`` state one of ``values`` for ``entity`` (an entity
+    or a person's name)?"""
+    name = entity if isinstance(entity, str) else entity.name
     for line in re.split(r"\n|(?<=\.)\s", info):
-        if entity.name in line and any(
+        if name in line and any(
             re.search(rf"(?<![\w,]){re.escape(v)}(?!\w|,\d)", line) for v in values
         ):
             return True
@@ -249,6 +254,8 @@ class ExpertPolicy:
             "answer", GIVE_UP, reason=f"The searches did not give the {attr.word} of {e.name}."
         )
         if value is not None and _mentions(seen, e, answer_aliases(attr, value)):
+            if q.type == "two-hop" and q.hop:
+                return self._second_hop(q, e, value, h, noise)
             if noise.unneeded_search and f"{e.name} {e.page_noun}" not in done:
                 return Action(
                     "text_search",
@@ -280,6 +287,39 @@ class ExpertPolicy:
             nxt,
             reason=f"That missed the {attr.word} of {e.name}. I will refine the query.",
         )
+
+    def _second_hop(self, q: Question, e: Entity, person: str, h: _History, noise: Noise) -> Action:
+        """Two-hop: the information named ``person`` (e's designer, ...); search their fact."""
+        fact = person_fact(q.hop or "")
+        p = self.world.people.get(person)
+        first = attribute(e.category, q.attribute or "").word
+        give_up = Action(
+            "answer", GIVE_UP, reason=f"The searches did not give the {fact.word} of {person}."
+        )
+        if p is None:
+            return give_up
+        value = p.facts[fact.key]
+        done = h.text_queries
+        seen = "\n".join(
+            i for a, i in zip(h.actions, h.infos) if a.kind == "text_search" and i and person in i
+        )
+        if _mentions(seen, person, [value]) and any(person in x for x in done):
+            answer = value
+            if noise.wrong_answer:
+                others = [o.facts[fact.key] for o in self.world.people.values()]
+                rng = random.Random(f"expert-wrong:{self.seed}:{q.id}")
+                answer = next((v for v in rng.sample(others, min(20, len(others))) if v != value),
+                              GIVE_UP)
+            return Action("answer", answer, reason=f"The information gives the {fact.word} of {person}.")
+        queries = [f"{person} {fact.word}", f"{fact.word} of {person}", person]
+        nxt = next((x for x in queries if x not in done), None)
+        if nxt is None or len(done) >= self.max_text_searches or h.denied[-1]:
+            return give_up
+        if nxt == queries[0]:
+            reason = f"{person} is the {first}. I need their {fact.word}."
+        else:
+            reason = f"That missed the {fact.word}. I will refine the query."
+        return Action("text_search", nxt, reason=reason)
 
     def _mangle(self, name: str, q: Question) -> str:
         """The name with one vowel changed or its last syllable dropped (never the name itself)."""

@@ -289,6 +289,46 @@ ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
 CATEGORIES = tuple(ATTRIBUTES)
 
 
+@dataclass(frozen=True)
+class PersonFact:
+    """A fact of a person (the designer, architect, ... of an entity): what two-hop questions ask.
+
+    ``sentence`` states it on the person's page with the query ``word`` in it, like an entity's
+    facts; ``question`` asks it of ``{x}`` = "the designer of the blue car at the bottom".
+
+    >>> PERSON_FACTS[0].question.format(x="the designer of the car Nisunu")
+    'In which city was the designer of the car Nisunu born?'
+    """
+
+    key: str
+    word: str
+    kind: str  # city | year
+    sentence: str  # {name} {value}
+    question: str
+    low: int = 0
+    high: int = 0
+
+
+PERSON_FACTS: tuple[PersonFact, ...] = (
+    PersonFact("birthplace", "birthplace", "city", "The birthplace of {name} is the city of {value}.",
+               "In which city was {x} born?"),
+    PersonFact("birth_year", "birth year", "year", "The birth year of {name} is {value}.",
+               "In which year was {x} born?", 1890, 1995),
+)
+
+
+def person_fact(key: str) -> PersonFact:
+    for f in PERSON_FACTS:
+        if f.key == key:
+            return f
+    raise KeyError(f"people have no fact {key!r}")
+
+
+def person_attribute(category: str) -> Attribute:
+    """The category's static person attribute (the first hop of a two-hop question)."""
+    return next(a for a in ATTRIBUTES[category] if a.kind == "person" and not a.dated)
+
+
 def attribute(category: str, key: str) -> Attribute:
     for a in ATTRIBUTES[category]:
         if a.key == key:
@@ -344,6 +384,12 @@ def draw_value(attr: Attribute, rng: random.Random, pools: FactPools) -> str:
     if attr.kind == "city":
         return rng.choice(pools.cities)
     return rng.choice(pools.people)
+
+
+def draw_person_facts(rng: random.Random, pools: FactPools) -> dict[str, str]:
+    """A person's facts (``PERSON_FACTS``): a birthplace from the city pool, a birth year."""
+    return {f.key: rng.choice(pools.cities) if f.kind == "city" else str(rng.randint(f.low, f.high))
+            for f in PERSON_FACTS}
 
 
 def draw_facts(

@@ -10,7 +10,10 @@ Text pages (``corpus.jsonl``, rows ``{id, title, text, url, date}``):
   ("The latest population of NAME is 1500, since 2021.");
 - ``notes-E``: a distractor that mentions E but states the facts of another entity of the same
   category ("NAME is often confused with OTHER. The wingspan of OTHER is 37 cm.");
-- ``city-C``: a city page listing entities found there (names, no facts).
+- ``city-C``: a city page listing entities found there (names, no facts);
+- ``person-P``: the page of a person an entity's facts name (its designer, architect, ...): one
+  sentence per person fact ("The birthplace of Mira Tolega is the city of Vantoro."): the second
+  hop of a two-hop question.
 
 Image pages (``image_pages.jsonl``, rows ``{image, title, url, text}``): one per entity, carrying
 its picture, titled with its name; the text names its kind but not its colour.
@@ -23,8 +26,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from deepmmsearch.simweb.facts import ATTRIBUTES, format_value
-from deepmmsearch.simweb.world import Entity
+from deepmmsearch.simweb.facts import ATTRIBUTES, PERSON_FACTS, format_value
+from deepmmsearch.simweb.world import Entity, Person
 
 DOMAIN = "https://simweb.test"
 
@@ -113,7 +116,26 @@ def city_pages(entities: list[Entity], rng: random.Random) -> list[dict[str, Any
     return out
 
 
-def text_pages(entities: list[Entity], rng: random.Random) -> Iterator[dict[str, Any]]:
+def person_pages(people: list[Person], rng: random.Random) -> list[dict[str, Any]]:
+    out = []
+    for i, p in enumerate(people):
+        facts = [f.sentence.format(name=p.name, value=p.facts[f.key]) for f in PERSON_FACTS]
+        rng.shuffle(facts)
+        out.append(
+            {
+                "id": f"person-{i:05d}",
+                "title": p.name,
+                "url": f"{DOMAIN}/people/{p.name.replace(' ', '_')}",
+                "date": _date(rng, rng.randint(2010, 2024)),
+                "text": " ".join([f"{p.name} is a person.", *facts]),
+            }
+        )
+    return out
+
+
+def text_pages(
+    entities: list[Entity], rng: random.Random, people: list[Person] = ()
+) -> Iterator[dict[str, Any]]:
     """Every text page, in a fixed order (the corpus)."""
     by_cat: dict[str, list[Entity]] = defaultdict(list)
     for e in entities:
@@ -126,6 +148,7 @@ def text_pages(entities: list[Entity], rng: random.Random) -> Iterator[dict[str,
         if other.id != e.id:
             yield distractor_page(e, other, rng)
     yield from city_pages(entities, rng)
+    yield from person_pages(list(people), rng)
 
 
 def image_page(e: Entity) -> dict[str, Any]:

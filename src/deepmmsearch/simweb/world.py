@@ -7,6 +7,7 @@ A built world is a directory (see ``deepmmsearch simweb build --help``)::
     corpus.jsonl          text pages {id, title, text, url, date}
     image_pages.jsonl     image pages {image, title, url, text}
     scenes.jsonl          Scene rows (image, digest, objects with boxes and referring expressions)
+    people.jsonl          Person rows (the designers, architects, ...: birthplace, birth year)
     questions.jsonl       Question rows (benchmark style: id, image, question, answers, type, split)
     images/entities/      one picture per entity (PNG)
     images/scenes/        question images (PNG)
@@ -29,7 +30,7 @@ from deepmmsearch.simweb.facts import NOUNS, Attribute, attribute, dated_attribu
 
 WORLD_FILE = "world.json"
 FORMAT_VERSION = 1
-QUESTION_TYPES = ("search-free", "image-then-text", "text-only", "time-sensitive")
+QUESTION_TYPES = ("search-free", "image-then-text", "text-only", "time-sensitive", "two-hop")
 
 
 def normalise_expression(text: str) -> str:
@@ -83,6 +84,14 @@ class Entity(_Row):
 
 
 @dataclass
+class Person(_Row):
+    """A person named by entities' facts (designer, architect, ...), with a page of their own."""
+
+    name: str
+    facts: dict[str, str]  # PERSON_FACTS key -> value
+
+
+@dataclass
 class SceneObject(_Row):
     entity: str
     box: list[float]  # x1, y1, x2, y2 in pixels
@@ -130,6 +139,7 @@ class Question(_Row):
     search: str  # what an ideal agent does: "none", "crop", "whole" or "text"
     expression: str | None = None  # how the question refers to the entity in the image
     category: str = ""  # the target entity's category (bird, building, vehicle, plant, logo)
+    hop: str | None = None  # two-hop: the fact asked of the person `attribute` names (PERSON_FACTS)
 
     @property
     def search_required(self) -> bool:
@@ -198,6 +208,12 @@ class World:
     @cached_property
     def questions(self) -> dict[str, Question]:
         return {q.id: q for q in read_rows(self.root / "questions.jsonl", Question)}
+
+    @cached_property
+    def people(self) -> dict[str, Person]:
+        """Person rows by name (empty for a world built before people had pages)."""
+        path = self.root / "people.jsonl"
+        return {p.name: p for p in read_rows(path, Person)} if path.exists() else {}
 
     @cached_property
     def scene_by_digest(self) -> dict[str, Scene]:

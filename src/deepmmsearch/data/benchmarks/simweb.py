@@ -3,7 +3,7 @@
 ``path`` is the world's folder (or its ``questions.jsonl``). ``split`` keeps one split
 (``train``, ``val`` or ``test``: val and test entities never appear in a training question) and
 ``types`` some question types (``search-free``, ``image-then-text``, ``text-only``,
-``time-sensitive``). Each :class:`~deepmmsearch.types.Sample` carries, in ``metadata``, what the
+``time-sensitive``, ``two-hop``). Each :class:`~deepmmsearch.types.Sample` carries, in ``metadata``, what the
 world's teacher and grounder need: ``world`` (the folder), ``scene``, ``entity`` (the target's
 id), ``attribute``, ``expression`` (how the question refers to the entity in the image) and
 ``search`` (``none``, ``crop``, ``whole`` or ``text``: what an ideal agent does). It carries no
@@ -25,10 +25,11 @@ from deepmmsearch.data.benchmarks.base import (
     require_file,
     str_list,
 )
+from deepmmsearch.simweb.world import QUESTION_TYPES
 from deepmmsearch.types import Sample
 
 SPLITS = ("train", "val", "test")
-TYPES = ("search-free", "image-then-text", "text-only", "time-sensitive")
+TYPES = QUESTION_TYPES
 
 
 def load_simweb(
@@ -74,7 +75,7 @@ def load_simweb(
 
 def _sample(row: dict, root: Path) -> Sample:
     qtype = str(row["type"])
-    meta = {k: row.get(k) for k in ("scene", "entity", "attribute", "expression", "search")}
+    meta = {k: row.get(k) for k in ("scene", "entity", "attribute", "expression", "search", "hop")}
     return Sample(
         id=str(row["id"]),
         question=str(row["question"]),
