@@ -77,3 +77,17 @@ def test_hub_id_offline_fails_without_network():
     """HF_HUB_OFFLINE=1 (tests/conftest.py): a hub id not in the cache is an error, not a download."""
     with pytest.raises(OSError):
         load_model_and_processor("Qwen/Qwen2.5-VL-7B-Instruct", device="cpu")
+
+
+def test_fixed_resolution_gives_every_image_the_same_token_grid():
+    """min_pixels == max_pixels (the quickstart's fixed 56×56 / 112×112): a 144 px photo gets the
+    same grid as a 224 px scene (the exact bound used to floor it to one 28 px token)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from deepmmsearch.models.tiny import resize_ceiling
+
+    for side, tokens in ((56, 4), (112, 16)):
+        exact = Qwen2VLImageProcessorPil(min_pixels=side * side, max_pixels=side * side)
+        assert image_token_count(exact, 144, 144) < tokens  # the floor this guards against
+        ip = Qwen2VLImageProcessorPil(min_pixels=side * side, max_pixels=resize_ceiling(side * side))
+        assert {image_token_count(ip, s, s) for s in (side, 144, 160, 176, 224, 320)} == {tokens}

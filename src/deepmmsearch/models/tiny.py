@@ -184,6 +184,14 @@ def build_model(config: Any, seed: int = 0) -> Any:
     return model
 
 
+def resize_ceiling(max_pixels: int) -> int:
+    """``max_pixels`` with 2 % of slack. The processor's resize scales an image down by
+    sqrt(h·w / max_pixels) and floors each side to the patch grid: with the bound exact, a side
+    that should land on the grid lands a hair below it (144 px with max 56×56: 1.9999 → one 28 px
+    token row instead of two), so single-entity photos got 1 image token and scenes 4."""
+    return int(max_pixels) + int(max_pixels) // 50
+
+
 def build_tiny(texts: Iterable[str] | None = None, spec: TinySpec | None = None) -> tuple[Any, Any]:
     """Tokenizer trained on ``texts`` (default: :func:`default_texts`), processor and random model."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -193,7 +201,8 @@ def build_tiny(texts: Iterable[str] | None = None, spec: TinySpec | None = None)
     spec = spec or TinySpec()
     tokenizer = train_tokenizer(texts if texts is not None else default_texts(), spec.vocab_size,
                                 prefix_space=spec.prefix_space)
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=spec.min_pixels,
+                                               max_pixels=resize_ceiling(spec.max_pixels))
     processor = make_processor(tokenizer, image_processor)
     model = build_model(tiny_config(tokenizer, spec), spec.seed)
     n = sum(p.numel() for p in model.parameters())
