@@ -161,3 +161,16 @@ async def test_record_then_replay_gives_the_same_trajectory(tmp_path):
     assert replay.tool_calls[0].whole_image and replay.tool_calls[0].error is None
     with pytest.raises(ReplayMiss):
         await once("replay", make_toolbox(), [R + "<text_search>never seen</text_search>"])
+
+
+def test_extractive_summary_follows_the_query_over_the_question():
+    """A two-hop question asks for a year, its first search for a person: the summary keeps the
+    sentence the query asks for, not the one that only shares the question's words."""
+    from deepmmsearch.tools.summarize import ExtractiveSummarizer
+    from deepmmsearch.types import SearchHit
+
+    page = SearchHit(title="Lufisu", url="u", snippet="Lufisu is a red plant. Lufisu was first "
+                     "described in the year 1963. The botanist of Lufisu is Ida Labira.")
+    summary = ExtractiveSummarizer(max_sentences_text=1).summarize_sync(
+        "text", "In which year was the botanist of the plant Lufisu born?", "Lufisu botanist", [page])
+    assert summary == "Lufisu: The botanist of Lufisu is Ida Labira."

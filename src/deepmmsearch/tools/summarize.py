@@ -1,7 +1,8 @@
 """The Summarizer role: turns the top-k hits into the text placed inside ``<information>``.
 
 - ``extractive`` (offline default): deterministic and query-focused. It scores every sentence of
-  the hits by overlap with the question and the query (titles count as sentences), keeps the best
+  the hits by overlap with the query (each word counts twice) and the question (titles count as
+  sentences; the query is what this search is for, the question may ask more), keeps the best
   ones in their original order, up to ``max_sentences_text`` (text hits) or
   ``max_sentences_image`` (image hits), each tagged with the title of its page.
 - ``llm``: asks a Policy to summarise with the E.7 prompt structure (about ten sentences for text
@@ -39,14 +40,16 @@ class ExtractiveSummarizer:
         return self.summarize_sync(kind, question, query, hits)
 
     def summarize_sync(self, kind: str, question: str, query: str, hits: list[SearchHit]) -> str:
-        want = _terms(question) | _terms(query)
+        asked = _terms(query)
+        context = _terms(question) - asked
         cands: list[tuple[float, int, int, str]] = []  # (score, hit rank, position, sentence)
         for rank, h in enumerate(hits):
             sents = [s.strip() for s in _SENT.split(h.snippet or "") if s.strip()]
             if kind == "image" or not sents:
                 sents = [h.title] + sents
             for pos, s in enumerate(sents):
-                overlap = len(_terms(s) & want)
+                terms = _terms(s)
+                overlap = 2 * len(terms & asked) + len(terms & context)
                 # earlier hits and earlier sentences win ties; image titles always count
                 score = overlap + (1.0 if kind == "image" and pos == 0 else 0.0) - 0.01 * rank
                 cands.append((score, rank, pos, s))
