@@ -149,3 +149,16 @@ def test_two_hop_questions_need_a_second_refined_text_search(world_dir, world, e
     assert score(*map(list, zip(*two1)))["accuracy"] == 0.0
     rest = [(t, s) for t, s in zip(one, samples1) if s.question_type != "two-hop"]
     assert score(*map(list, zip(*rest)))["accuracy"] >= 0.95
+
+
+def test_a_knowledgeable_teacher_answers_training_entities_from_memory(world_dir, world):
+    """p_answer_known: right answers with no search, only for entities of the training split."""
+    opts = {"name": "simweb-expert", "p_answer_known": 1.0}
+    trajs, samples = run_policy(world_dir, opts, split="train", limit=30)
+    assert score(trajs, samples)["accuracy"] >= 0.99
+    assert all(not t.tool_calls for t in trajs)
+    test, test_samples = run_policy(world_dir, opts, split="test", limit=30)
+    assert all(t.tool_calls for t, s in zip(test, test_samples) if s.search_required)
+    half, _ = run_policy(world_dir, {**opts, "p_answer_known": 0.5}, split="train", limit=30)
+    direct = sum(not t.tool_calls for t, s in zip(half, samples) if s.search_required)
+    assert 0 < direct < sum(s.search_required for s in samples)

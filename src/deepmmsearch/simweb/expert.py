@@ -22,6 +22,12 @@ distillation filters something to remove: ``p_wrong_query`` (the first text quer
 mangled name — a tiny model's typical slip — and the teacher then retries with the right one),
 ``p_unneeded_search`` (an image search before a search-free answer, or an extra text search after
 the fact was found) and ``p_wrong_answer`` (a stale or another entity's value).
+
+``p_answer_known`` makes it a teacher with world knowledge, like a strong real MLLM: a question
+about a *training* entity (what the teacher has "read") is answered from memory, with no search,
+with this probability. Its answers are right, so the filters keep them, and a student that imitates
+them sometimes skips a search it needs on an entity it never saw — what GRPO can then unlearn
+(the paper's RL learns when to search).
 Works with both prompt sets: it only reads tool messages and writes our tag grammar.
 
     policy: {name: simweb-expert, world: runs/simweb, p_wrong_query: 0.1}
@@ -49,6 +55,7 @@ class Noise:
     wrong_query: bool = False
     unneeded_search: bool = False
     wrong_answer: bool = False
+    answer_known: bool = False
 
 
 @dataclass
@@ -100,12 +107,13 @@ class ExpertPolicy:
         p_wrong_query: float = 0.0,
         p_unneeded_search: float = 0.0,
         p_wrong_answer: float = 0.0,
+        p_answer_known: float = 0.0,
         max_text_searches: int = 3,
     ) -> None:
         self.world = world if isinstance(world, World) else World.load(world)
         self.prompts = prompts or PAPER
         self.seed = seed
-        self.p = (p_wrong_query, p_unneeded_search, p_wrong_answer)
+        self.p = (p_wrong_query, p_unneeded_search, p_wrong_answer, p_answer_known)
         for p in self.p:
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"noise probabilities must lie in [0, 1], got {p}")
@@ -190,6 +198,10 @@ class ExpertPolicy:
         noise = self.noise(q)
         if q.search == "none":
             return self._search_free(q, target, h, noise)
+        if noise.answer_known and target.split == "train" and not h.actions:
+            known = self._known_answer(q, target)
+            if known is not None:
+                return Action("answer", known, reason="I already know this from memory.")
         if q.search in ("crop", "whole") and not h.did_image_search:
             return self._image_search(q, target)
         if (
@@ -287,6 +299,13 @@ class ExpertPolicy:
             nxt,
             reason=f"That missed the {attr.word} of {e.name}. I will refine the query.",
         )
+
+    def _known_answer(self, q: Question, e: Entity) -> str | None:
+        """The gold answer as the teacher remembers it (None: it does not know the person)."""
+        if q.type == "two-hop":
+            person = self.world.people.get(e.value(q.attribute or ""))
+            return person.facts[q.hop] if person and q.hop else None
+        return format_value(e.attr(q.attribute or ""), e.value(q.attribute or ""))
 
     def _second_hop(self, q: Question, e: Entity, person: str, h: _History, noise: Noise) -> Action:
         """Two-hop: the information named ``person`` (e's designer, ...); search their fact."""
