@@ -230,13 +230,16 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def reset_memory(device: str) -> None:
+def reset_memory(device: str) -> float:
+    """Free what earlier parts left and restart the peak; returns the GiB still allocated."""
     import torch
 
     gc.collect()
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated() / 2 ** 30
+    return 0.0
 
 
 def peak_memory(device: str) -> dict[str, Any]:
@@ -424,7 +427,7 @@ def part_sft(card: dict, shapes: Shapes, device: str, work: Path, image: Path, p
     from deepmmsearch.train.sft_trainer import build_trainer, prepare_data
 
     processor = make_processor(card, shapes)
-    reset_memory(device)
+    before = reset_memory(device)
     t0 = time.perf_counter()
     model = build_model(card, processor, shapes, device)
     sync(device)
@@ -454,7 +457,8 @@ def part_sft(card: dict, shapes: Shapes, device: str, work: Path, image: Path, p
     grid = processor.image_processor.get_number_of_image_patches(shapes.image_px, shapes.image_px, {})
     flops = sft_model_flops(params, model.config, tokens, int(grid))
     out = {
-        "build_s": build_s, "parameters": params, "tokens_per_step": tokens, "trained_tokens": trained,
+        "build_s": build_s, "memory_before_gib": before, "attention": model.config._attn_implementation,
+        "parameters": params, "tokens_per_step": tokens, "trained_tokens": trained,
         "image_tokens": int(grid) // processor.image_processor.merge_size ** 2, "steps_timed": len(timed),
         "step_s": step_s, "step_s_all": clock.times, "tokens_per_s": tokens / step_s,
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
@@ -478,7 +482,7 @@ def part_generation(card: dict, shapes: Shapes, device: str, image: Path) -> dic
     from deepmmsearch.prompts import get_prompts
 
     processor = make_processor(card, shapes)
-    reset_memory(device)
+    before = reset_memory(device)
     model = build_model(card, processor, shapes, device)
     model.eval()
     agent = build_dataclass(AgentConfig, agent_data(shapes), "agent")
@@ -504,7 +508,7 @@ def part_generation(card: dict, shapes: Shapes, device: str, image: Path) -> dic
     wall = time.perf_counter() - t0
     gen_s, tokens = sum(c[0] for c in calls), sum(c[2] for c in calls)
     out = {
-        "episodes": len(trajs), "wall_s": wall, "generate_calls": len(calls),
+        "episodes": len(trajs), "memory_before_gib": before, "wall_s": wall, "generate_calls": len(calls),
         "mean_batch_rows": statistics.mean(c[1] for c in calls), "generation_s": gen_s,
         "generated_tokens": tokens, "tokens_per_s": tokens / gen_s,
         "turns_per_episode": statistics.mean(len(t.turns) for t in trajs),
@@ -538,8 +542,7 @@ def part_grpo(card: dict, shapes: Shapes, device: str, work: Path, image: Path) 
                 "save_strategy": "no"},
     }, expect="grpo")
     processor = make_processor(card, shapes)
-    reset_memory(device)
-    holder: dict[str, Any] = {}
+    holder: dict[str, Any] = {"memory_before_gib": reset_memory(device)}
 
     class BenchRun(GRPORun):
         """``GRPORun`` on the in-memory random model; its rollouts follow the scripts."""
@@ -566,7 +569,8 @@ def part_grpo(card: dict, shapes: Shapes, device: str, work: Path, image: Path) 
     rows = run.history[1:] or run.history
     mean = {p: statistics.mean(r[f"time/{p}"] for r in rows) for p in GRPO_PARTS}
     return {
-        "build_s": holder["build_s"], "steps": len(run.history), "steps_timed": len(rows),
+        "build_s": holder["build_s"], "memory_before_gib": holder["memory_before_gib"],
+        "steps": len(run.history), "steps_timed": len(rows),
         "generations": shapes.generations, **mean,
         "shares": {p: mean[p] / mean["step_s"] for p in GRPO_PARTS if p != "step_s"},
         "turns_per_episode": statistics.mean(r["rollout/turns"] for r in rows),
@@ -655,22 +659,36 @@ def main(argv: list[str] | None = None) -> int:
         "matmul_tflops": matmul_tflops(device, shapes.matmul_n, a.tiny), "card_tflops": card_peak,
     }
     peak = {"matmul_tflops": res["matmul_tflops"], "card_tflops": card_peak}
+    failed = []
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         work = Path(tmp)
         image = write_image(work, shapes.image_px)
-        if "generation" in parts:
-            res["generation"] = part_generation(card, shapes, device, image)
-        if "sft" in parts:
-            res["sft"] = part_sft(card, shapes, device, work, image, peak)
-        if "grpo" in parts:
-            res["grpo"] = part_grpo(card, shapes, device, work, image)
-    res["wall_s"] = time.perf_counter() - t0
+        runs = {"generation": lambda: part_generation(card, shapes, device, image),
+                "sft": lambda: part_sft(card, shapes, device, work, image, peak),
+                "grpo": lambda: part_grpo(card, shapes, device, work, image)}
+        for part in ("generation", "sft", "grpo"):  # generation first: no trainer has touched the model
+            if part not in parts:
+                continue
+            try:
+                res[part] = runs[part]()
+            except Exception as exc:  # keep the other parts' numbers, report this one
+                log.exception("part %s failed", part)
+                res[part + "_error"] = f"{type(exc).__name__}: {exc}"[:2000]
+                failed.append(part)
+            res["wall_s"] = time.perf_counter() - t0
+            write(res, a.out)  # after every part: a later failure or the time limit keeps it
     print(table(res))
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(res, indent=2), encoding="utf-8")
-        print(f"wrote {a.out}")
-    return 0
+    if failed:
+        print(f"FAILED parts: {', '.join(failed)} (see *_error in the JSON)")
+    return 1 if failed else 0
+
+
+def write(res: dict[str, Any], out: Path | None) -> None:
+    if out is None:
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2), encoding="utf-8")
+    log.info("wrote %s", out)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def _positive(d: dict, keys: str) -> None:
         assert isinstance(d[k], (int, float)) and math.isfinite(d[k]) and d[k] > 0, (k, d[k])
 
 
+@pytest.mark.slow  # about 15 s: three tiny trainings in a subprocess
 def test_tiny_run_reports_measurements(tmp_path):
     out = tmp_path / "tiny.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
