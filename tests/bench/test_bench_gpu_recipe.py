@@ -55,21 +55,26 @@ def _positive(d: dict, keys: str) -> None:
         assert isinstance(d[k], (int, float)) and math.isfinite(d[k]) and d[k] > 0, (k, d[k])
 
 
-@pytest.mark.slow  # about 15 s: three tiny trainings in a subprocess
-def test_tiny_run_reports_measurements(tmp_path):
+@pytest.mark.slow  # about 15 s each: three tiny trainings in a subprocess
+@pytest.mark.parametrize("name, cls, image_tokens", [
+    ("qwen2.5-vl-7b", "Qwen2_5_VLForConditionalGeneration", 4),  # 56 px at patch 14: 2 x 2 merged
+    ("qwen3-vl-8b", "Qwen3VLForConditionalGeneration", 1),  # 56 px -> 32 px at patch 16: 1
+])
+def test_tiny_run_reports_measurements(tmp_path, name, cls, image_tokens):
     out = tmp_path / "tiny.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--tiny", "--out", str(out)], check=False, env=env,
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--tiny", "--model", name, "--out", str(out)],
+                          check=False, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| sft | tokens / s |" in proc.stdout and "| grpo | optimisation_s" in proc.stdout
     res = json.loads(out.read_text())
-    assert res["mode"] == "tiny" and res["model_class"] == "Qwen2_5_VLForConditionalGeneration"
+    assert res["mode"] == "tiny" and res["model"] == name and res["model_class"] == cls
+    assert not [k for k in res if k.endswith("_error")]
     _positive(res, "matmul_tflops wall_s")
     sft = res["sft"]
     _positive(sft, "step_s tokens_per_s achieved_tflops mfu_vs_matmul peak_memory_gib trainable_parameters")
     assert sft["tokens_per_step"] == res["shapes"]["seq_len"] and 0 < sft["trained_tokens"] < sft["tokens_per_step"]
-    assert sft["image_tokens"] == 4 and sft["steps_timed"] == res["shapes"]["sft_steps"]
+    assert sft["image_tokens"] == image_tokens and sft["steps_timed"] == res["shapes"]["sft_steps"]
     assert len(sft["step_s_all"]) == res["shapes"]["sft_warmup"] + res["shapes"]["sft_steps"]
     assert math.isclose(sft["tokens_per_s"], sft["tokens_per_step"] / sft["step_s"])
     assert sft["trainable_parameters"] < sft["parameters"]["total"] / 10  # LoRA only
