@@ -422,19 +422,13 @@ def sft_examples(processor: Any, shapes: Shapes, image: Path) -> list:
     return [SFTExample("long", messages, [str(image)])]
 
 
-def part_sft(card: dict, shapes: Shapes, device: str, work: Path, image: Path, peak: dict) -> dict:
+def sft_config(card: dict, shapes: Shapes, device: str, work: Path) -> Any:
+    """The SFT stage's config for the bench: the paper's LoRA (r 8, alpha 16) on one trajectory
+    per step; the model is the in-memory random one (``model`` only names it)."""
     from deepmmsearch.config import load_config
-    from deepmmsearch.train.sft_trainer import build_trainer, prepare_data
 
-    processor = make_processor(card, shapes)
-    before = reset_memory(device)
-    t0 = time.perf_counter()
-    model = build_model(card, processor, shapes, device)
-    sync(device)
-    build_s = time.perf_counter() - t0
-    params = parameter_counts(model)
     px = shapes.image_px ** 2
-    cfg = load_config(data={
+    return load_config(data={
         "stage": "sft", "data": str(work / "unused.jsonl"), "model": f"random:{card['name']}",
         "out": str(work / "sft"), "method": "lora", "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
         "max_steps": shapes.sft_warmup + shapes.sft_steps, "learning_rate": 1e-4, "warmup_ratio": 0.0,
@@ -444,7 +438,27 @@ def part_sft(card: dict, shapes: Shapes, device: str, work: Path, image: Path, p
         "device": "cpu" if device == "cpu" else "cuda", "fused_lm_head": True,
         "logging_steps": 10_000, "save_steps": 10_000_000, "save_adapter": False, "save_merged": False,
     }, expect="sft")
-    rows, _ = prepare_data(cfg, processor, sft_examples(processor, shapes, image))
+
+
+def sft_rows(card: dict, shapes: Shapes, processor: Any, cfg: Any, image: Path) -> list[dict]:
+    """The encoded SFT rows, through the stage's own ``prepare_data``."""
+    from deepmmsearch.train.sft_trainer import prepare_data
+
+    return prepare_data(cfg, processor, sft_examples(processor, shapes, image))[0]
+
+
+def part_sft(card: dict, shapes: Shapes, device: str, work: Path, image: Path, peak: dict) -> dict:
+    from deepmmsearch.train.sft_trainer import build_trainer
+
+    processor = make_processor(card, shapes)
+    before = reset_memory(device)
+    t0 = time.perf_counter()
+    model = build_model(card, processor, shapes, device)
+    sync(device)
+    build_s = time.perf_counter() - t0
+    params = parameter_counts(model)
+    cfg = sft_config(card, shapes, device, work)
+    rows = sft_rows(card, shapes, processor, cfg, image)
     tokens = len(rows[0]["input_ids"])
     trained = sum(x != -100 for x in rows[0]["labels"])
     trainer = build_trainer(cfg, model, processor, rows, [])

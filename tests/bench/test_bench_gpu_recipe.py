@@ -45,6 +45,22 @@ def test_cards_build_the_published_sizes(name, total):
     assert 4 * counts["text_matmul"] * 8192 < flops < 6 * counts["total"] * 8192
 
 
+@pytest.mark.parametrize("name, image_tokens", [("qwen2.5-vl-7b", 256), ("qwen3-vl-8b", 196)])
+def test_paper_shapes_sft_row(tmp_path, name, image_tokens):
+    """At the paper's shapes the SFT step gets exactly 8,192 tokens with one 448 x 448 image."""
+    bench = _bench()
+    card = bench.load_card(name)
+    processor = bench.make_processor(card, bench.PAPER)
+    cfg = bench.sft_config(card, bench.PAPER, "cuda", tmp_path)  # only validated, nothing runs
+    assert cfg.method == "lora" and cfg.lora.r == 8 and cfg.gradient_checkpointing and cfg.precision == "bf16"
+    rows = bench.sft_rows(card, bench.PAPER, processor, cfg, bench.write_image(tmp_path, 448))
+    assert len(rows) == 1 and len(rows[0]["input_ids"]) == 8192
+    pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert rows[0]["input_ids"].count(pad) == image_tokens
+    trained = sum(x != -100 for x in rows[0]["labels"])
+    assert 1000 < trained < 8192  # model turns only; prompt and <information> masked
+
+
 def test_unknown_model_is_an_error():
     with pytest.raises(SystemExit, match="unknown model"):
         _bench().load_card("qwen9")
