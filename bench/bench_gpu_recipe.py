@@ -1,6 +1,6 @@
 """The real-size recipe on one GPU: SFT and GRPO steps of Qwen2.5-VL-7B (or Qwen3-VL-8B), random weights.
 
-The model is built from the published configuration numbers kept in ``configs/models/*.yaml``
+The model is built from the published configuration numbers kept in ``configs/models/*.json``
 (random init, bf16, directly on the GPU; nothing is downloaded) with a tokenizer trained here on a
 small corpus (its special-token ids replace the card's; the vocabulary size stays the card's, so
 every shape is the real one). Three parts, each on a freshly built model, all through the
@@ -67,12 +67,12 @@ log = logging.getLogger("bench_gpu_recipe")
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
-    "qwen2.5-vl-7b": ROOT / "configs" / "models" / "qwen2_5_vl_7b.yaml",
-    "qwen3-vl-8b": ROOT / "configs" / "models" / "qwen3_vl_8b.yaml",
+    "qwen2.5-vl-7b": ROOT / "configs" / "models" / "qwen2_5_vl_7b.json",
+    "qwen3-vl-8b": ROOT / "configs" / "models" / "qwen3_vl_8b.json",
 }
 FAMILIES = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
             "qwen3_vl": "Qwen3VLForConditionalGeneration"}
-CARD_KEYS = {"name", "hub_id", "family", "config"}
+CARD_KEYS = {"about", "name", "hub_id", "family", "config"}
 # bench_grpo.py's split of a GRPO step (the keys of the run's metrics.jsonl rows, time/<part>)
 GRPO_PARTS = ("generation_s", "tools_s", "tools_exposed_s", "rollout_other_s", "judge_s",
               "optimisation_s", "step_s")
@@ -111,11 +111,9 @@ TINY = Shapes(seq_len=768, image_px=56, sft_steps=2, sft_warmup=1, episodes=8, r
 # -- the model -------------------------------------------------------------------------------
 
 def load_card(name: str) -> dict[str, Any]:
-    import yaml
-
     if name not in MODELS:
         raise SystemExit(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    card = yaml.safe_load(MODELS[name].read_text(encoding="utf-8"))
+    card = json.loads(MODELS[name].read_text(encoding="utf-8"))
     unknown = set(card) - CARD_KEYS
     if unknown or card.get("family") not in FAMILIES:
         raise SystemExit(f"{MODELS[name]}: unknown keys {sorted(unknown)} or family {card.get('family')!r}")
