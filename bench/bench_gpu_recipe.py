@@ -36,7 +36,9 @@ On the GPU machine (torch 2.11, transformers 5.17, no TRL): ``bench/run_gpu_reci
 (``make bench-gpu``), which installs the carried wheels and runs this under an 8-minute limit::
 
     python bench/bench_gpu_recipe.py --model qwen2.5-vl-7b --out runs/bench_gpu/qwen2_5_vl_7b.json
-    python bench/bench_gpu_recipe.py --tiny --out /tmp/tiny.json       # CPU, about 30 s
+    python bench/bench_gpu_recipe.py --tiny --out /tmp/tiny.json       # CPU, about 20 s
+
+Without a GPU and without ``--device`` it falls back to ``--tiny`` (so ``make bench`` runs it).
 """
 
 from __future__ import annotations
@@ -55,9 +57,8 @@ import sys
 import tempfile
 import time
 import zlib
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -85,9 +86,10 @@ WORDS = ("the", "a", "of", "and", "in", "was", "is", "on", "by", "for", "with", 
          "after", "famous", "local", "first", "second")
 
 
-@dataclass(frozen=True)
-class Shapes:
-    """What one run measures; ``PAPER`` is the paper's SFT/GRPO setting, ``TINY`` the CPU test."""
+class Shapes(NamedTuple):
+    """What one run measures; ``PAPER`` is the paper's SFT/GRPO setting, ``TINY`` the CPU test.
+    (A named tuple, not a dataclass: ``bench/run_all.py`` loads benches without registering them
+    in ``sys.modules``, which dataclasses need.)"""
 
     seq_len: int = 8192  # SFT tokens per step (one trajectory)
     image_px: int = 448  # one square image
@@ -647,8 +649,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import transformers
 
+    if not a.tiny and a.device is None and not torch.cuda.is_available():
+        # bench/run_all.py (`make bench`) runs every bench without arguments on the CPU box
+        print("no GPU visible: running --tiny (tiny shapes on the CPU; --device cuda insists on a GPU)")
+        a.tiny = True
     shapes = TINY if a.tiny else PAPER
-    shapes = replace(shapes, **{k: v for k, v in (("seq_len", a.seq_len), ("reason_tokens", a.reason_tokens))
+    shapes = shapes._replace(**{k: v for k, v in (("seq_len", a.seq_len), ("reason_tokens", a.reason_tokens))
                                 if v is not None})
     device = a.device or ("cpu" if a.tiny else "cuda")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -667,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": card["name"], "hub_id": card["hub_id"], "model_class": FAMILIES[card["family"]],
         "mode": "tiny" if a.tiny else "paper",
         "device": name, "torch": torch.__version__, "transformers": transformers.__version__,
-        "python": sys.version.split()[0], "shapes": asdict(shapes), "matmul_n": shapes.matmul_n,
+        "python": sys.version.split()[0], "shapes": shapes._asdict(), "matmul_n": shapes.matmul_n,
         "matmul_tflops": matmul_tflops(device, shapes.matmul_n, a.tiny), "card_tflops": card_peak,
     }
     peak = {"matmul_tflops": res["matmul_tflops"], "card_tflops": card_peak}

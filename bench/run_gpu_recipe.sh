@@ -42,7 +42,9 @@ status=0
 for model in $MODEL; do
   left=$((LIMIT - SECONDS))
   if [ "$left" -lt 60 ]; then echo "no time left for $model (limit ${LIMIT}s)"; status=124; break; fi
+  device=(--device cuda)  # never a silent CPU fallback on the GPU machine
+  case " $* " in *" --tiny "*|*" --device "*) device=() ;; esac
   timeout --signal=TERM --kill-after=15 "$left" "$PY" bench/bench_gpu_recipe.py --model "$model" \
-    --out "$OUT_DIR/$model.json" "$@" || status=$?
+    "${device[@]}" --out "$OUT_DIR/$model.json" "$@" || status=$?
 done
 exit "$status"

@@ -17,10 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "bench_gpu_recipe.py"
 
 
-def _bench():
+def _bench():  # loaded as bench/run_all.py loads it (not registered in sys.modules)
     spec = importlib.util.spec_from_file_location("bench_gpu_recipe", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_gpu_recipe", mod)
     spec.loader.exec_module(mod)
     return mod
 
