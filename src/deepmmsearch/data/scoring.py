@@ -1,22 +1,31 @@
 """Official scoring rules of the benchmarks — pure functions, reported beside the judge accuracy.
 
-The paper scores every benchmark with one LLM judge; these rules are the secondary cross-check
-(re-implemented from the benchmarks' descriptions, not imported):
+The paper scores every benchmark with one LLM judge; these rules are the secondary cross-check,
+re-implemented from each benchmark's own evaluation script (no code taken from them) so that they
+give the same number on the same input — ``tests/data/test_data_official.py`` checks each one on a
+table of cases derived from its script:
 
-- OK-VQA: VQA accuracy — ``min(1, matches / 3)`` averaged over the ten leave-one-out subsets of
-  the ten annotator answers, after EvalAI-style answer normalisation (:func:`vqa_normalize`);
-- A-OKVQA direct answer: ``min(1, matches / 3)`` over the ten direct answers, no leave-one-out.
-  The official script compares raw strings; we normalise both sides by default because the
-  direct answers are already normalised and free-form agent answers otherwise never match
-  (``strict=True`` gives the raw-string rule);
-- InfoSeek: exact match after SQuAD-style normalisation for string and time questions; for
-  numerical questions the first two numbers of the prediction must fall inside the gold range
-  (±10% when only a value is known), or a predicted range must lie inside it or overlap it with
-  IoU ≥ 0.5. The final score is the harmonic mean over the unseen-question and unseen-entity
-  splits (:func:`official_summary`);
-- E-VQA: exact match after E-VQA normalisation (multi-answer questions: list IoU ≥ 0.5). BEM, the
-  second stage, needs TensorFlow and a model download and is not implemented;
-- DynVQA: token recall of the gold answer in the prediction, maximised over answers;
+- OK-VQA: VQA accuracy (``vqaEval.py``, ``VQAEval.evaluate``): the prediction is cleaned
+  (:func:`~deepmmsearch.data.official_text.vqa_clean`); the ten annotator answers get the
+  punctuation step only, and only when they are not all the same; each of the ten
+  leave-one-out subsets scores ``min(1, matches / 3)``, and the ten are averaged;
+- A-OKVQA direct answer (``evaluation/eval_predictions.py``, ``eval_aokvqa``): ``min(1, matches /
+  3)`` over the ten raw direct answers, no normalisation, no leave-one-out; questions flagged
+  ``difficult_direct_answer`` are left out of the direct-answer score (``strict=False`` gives a
+  normalised variant, not the official rule);
+- InfoSeek (``infoseek_eval.py``): string and time questions — exact match after
+  ``normalize_answer`` against ``answer_eval``; numerical questions — the first two numbers of the
+  prediction (``process_numerical_answer``; none at all reads as the range [0, 0]) against the
+  range of the *first* ``answer_eval`` entry (``metric_numerical_range``); the final score is the
+  harmonic mean of the unseen-question and unseen-entity scores, each rounded to two decimals
+  (``evaluate_infoseek_full``);
+- E-VQA (``evaluation_utils.py``): exact match after ``preprocess_answer``, multi-answer
+  questions by list IoU ≥ 0.5, maximised over the ``|`` alternatives. BEM, the second stage,
+  needs TensorFlow and a model download and is not implemented;
+- DynVQA (OmniSearch ``evaluate.py``): the prediction is cleaned as in the VQA evaluation, both
+  sides are tokenised (NLTK words for English, jieba for Chinese, chosen by the release's
+  language), and the score is the share of gold tokens matched *with their counts*, maximised
+  over the gold answers;
 - FVQA: normalised exact match against the ground truth and its aliases;
 - SimpleVQA: its official grader is an LLM: use the judge (returns None here).
 
@@ -29,94 +38,82 @@ The paper scores every benchmark with one LLM judge; these rules are the seconda
 from __future__ import annotations
 
 import re
-import string
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from statistics import mean
 
+from deepmmsearch.data.official_text import (
+    evqa_normalize,
+    squad_normalize,
+    vqa_clean,
+    vqa_digits_articles,
+    vqa_punctuation,
+    word_tokens,
+    zh_tokens,
+)
 from deepmmsearch.types import Sample
 
-_PUNCT = set(string.punctuation + "‘’´`_“”")
-_APOSTROPHES = set("'’‘´`")
-_ARTICLES = {"a", "an", "the"}
-_NUMBER_WORDS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-                 "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
-_EVQA_EXTRA = {"entailment": "yes", "true": "yes", "contradiction": "no", "false": "no"}
-
-
-# ---------------------------------------------------------------------------------------------
-# normalisation
+__all__ = ["aokvqa_direct_accuracy", "evqa_normalize", "evqa_score", "exact_match",
+           "harmonic_mean", "infoseek_numeric", "infoseek_score", "official_score",
+           "official_summary", "parse_numbers", "range_iou", "squad_normalize", "token_recall",
+           "vqa_accuracy", "vqa_normalize"]
 
 
 def vqa_normalize(text: str) -> str:
-    """EvalAI-style VQA answer normalisation: lower case, digits for number words, no articles,
-    punctuation removed (apostrophes joined, thousands commas and decimal points kept in numbers)."""
-    s = str(text).lower().replace("\n", " ").replace("\t", " ").strip()
-    s = re.sub(r"(?<=\d),(?=\d)", "", s)
-    out = []
-    for i, ch in enumerate(s):
-        if ch == "." and 0 < i < len(s) - 1 and s[i - 1].isdigit() and s[i + 1].isdigit():
-            out.append(ch)
-        elif ch in _APOSTROPHES:
-            continue
-        elif ch in _PUNCT:
-            out.append(" ")
-        else:
-            out.append(ch)
-    words = [_NUMBER_WORDS.get(w, w) for w in "".join(out).split() if w not in _ARTICLES]
-    return " ".join(words)
-
-
-def squad_normalize(text: str) -> str:
-    """Lower case, punctuation and articles removed, whitespace collapsed (InfoSeek, FVQA)."""
-    s = "".join(ch for ch in str(text).lower() if ch not in _PUNCT)
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def evqa_normalize(text: str) -> str:
-    s = str(text).lower().replace("\n", " ").replace("\t", " ").strip()
-    s = "".join(ch for ch in s if ch not in _PUNCT)
-    s = re.sub(r"\b(the answer is|a|an|the)\b", " ", s)
-    return " ".join(_EVQA_EXTRA.get(w, _NUMBER_WORDS.get(w, w)) for w in s.split())
+    """A prediction as the VQA evaluation compares it (see :func:`vqa_clean`)."""
+    return vqa_clean(text)
 
 
 # ---------------------------------------------------------------------------------------------
-# per-benchmark rules
+# VQA accuracy (OK-VQA) and A-OKVQA
 
 
 def vqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
-    """OK-VQA / VQAv2 accuracy over the (ten) annotator answers, with leave-one-out."""
-    gold = [vqa_normalize(a) for a in answers]
-    if not gold:
+    """OK-VQA / VQAv2 accuracy over the (ten) annotator answers, with leave-one-out.
+
+    With a single annotator answer every leave-one-out subset is empty, so the score is 0, as
+    in the official evaluation."""
+    if not answers:
         return 0.0
-    pred = vqa_normalize(prediction)
-    if len(gold) == 1:
-        return float(pred == gold[0])
-    scores = []
-    for i in range(len(gold)):
-        others = gold[:i] + gold[i + 1:]
-        scores.append(min(1.0, sum(g == pred for g in others) / 3.0))
-    return mean(scores)
+    pred = vqa_clean(prediction)
+    gold = [str(a).replace("\n", " ").replace("\t", " ").strip() for a in answers]
+    if len(set(gold)) > 1:
+        gold = [vqa_punctuation(a) for a in gold]
+    matches = [g == pred for g in gold]
+    total = sum(matches)
+    return mean(min(1.0, (total - m) / 3.0) for m in matches)
 
 
 def aokvqa_direct_accuracy(prediction: str, direct_answers: Sequence[str], *,
-                           strict: bool = False) -> float:
-    """A-OKVQA DA score ``min(1, matches / 3)``; ``strict``: raw strings, as the official script."""
-    norm = (lambda x: x) if strict else vqa_normalize
+                           strict: bool = True) -> float:
+    """A-OKVQA DA score ``min(1, matches / 3)`` on raw strings (``strict=False``: both sides
+    VQA-cleaned first, a lenient variant that is not the official rule)."""
+    norm = (lambda x: x) if strict else vqa_clean
     pred = norm(prediction)
     return min(1.0, sum(norm(a) == pred for a in direct_answers) / 3.0)
 
 
-_NUM_RE = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
+# ---------------------------------------------------------------------------------------------
+# InfoSeek
+
+_NUMBER = re.compile(r"[-+]?[.]?\d+(?:,\d\d\d)*[.]?\d*(?:[eE][-+]?\d+)?")
+
+
+def _space_ranges(text: str) -> str:
+    """``"9-10"`` → ``"9 - 10"``: a hyphen right after a digit separates two numbers."""
+    return "".join(" - " if ch == "-" and i and text[i - 1].isdigit() else ch
+                   for i, ch in enumerate(text))
 
 
 def parse_numbers(text: str, k: int = 2) -> list[float]:
-    """The first ``k`` numbers in ``text`` ("9-10" is the range 9 to 10; "1,200" is 1200)."""
-    s = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " - ", str(text))
+    """The first ``k`` numbers in ``text`` as InfoSeek reads them: ``"9-10"`` is 9 and 10,
+    ``"1,200"`` is 1200 but ``"12,15"`` is 12 and 15 (a thousands comma needs three digits),
+    surrounding periods are dropped and ``"1.2.3"`` reads as 1."""
     out = []
-    for m in _NUM_RE.finditer(s):
-        token = m.group().replace(",", "")
+    for token in _NUMBER.findall(_space_ranges(str(text))):
+        token = token.replace(",", "").strip(".")
+        if token.count(".") > 1:
+            token = token.split(".")[0]
         try:
             out.append(float(token))
         except ValueError:
@@ -126,36 +123,44 @@ def parse_numbers(text: str, k: int = 2) -> list[float]:
     return out
 
 
+def read_numeric_prediction(text: str) -> float | list[float]:
+    """InfoSeek's ``process_numerical_answer``: two ascending numbers are a range, two others
+    the first number, one number itself, none the range [0, 0]."""
+    nums = parse_numbers(text, 2)
+    if len(nums) == 2:
+        return list(nums) if nums[0] <= nums[1] else nums[0]
+    return nums[0] if nums else [0.0, 0.0]
+
+
 def range_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """InfoSeek's range IoU (each length padded by 1e-12, as in the official script)."""
     lo1, hi1 = min(a), max(a)
     lo2, hi2 = min(b), max(b)
     overlap = max(0.0, min(hi1, hi2) - max(lo1, lo2))
-    union = (hi1 - lo1) + (hi2 - lo2) - overlap
-    return overlap / union if union > 0 else float(lo1 == lo2 and hi1 == hi2)
+    union = (hi1 - lo1 + 1e-12) + (hi2 - lo2 + 1e-12) - overlap
+    return overlap / union if union != 0 else 0.0
 
 
 def infoseek_numeric(prediction: str, gold_range: Sequence[float] | float,
                      tolerance: float = 0.1) -> float:
-    """InfoSeek's relaxed numeric rule (see the module docstring)."""
+    """InfoSeek's ``metric_numerical_range`` on a prediction text (a single gold value becomes
+    the range ±``tolerance``)."""
     if isinstance(gold_range, (int, float)):
         v = float(gold_range)
-        lo, hi = sorted((v * (1 - tolerance), v * (1 + tolerance)))
+        lo, hi = v * (1 - tolerance), v * (1 + tolerance)
     else:
-        lo, hi = sorted(float(x) for x in gold_range[:2])
-    nums = parse_numbers(prediction)
-    if not nums:
-        return 0.0
-    if len(nums) == 1 or nums[0] > nums[1]:
-        return float(lo <= nums[0] <= hi)
-    p_lo, p_hi = nums
-    if lo <= p_lo <= hi and lo <= p_hi <= hi:
+        lo, hi = (float(x) for x in gold_range[:2])
+    pred = read_numeric_prediction(prediction)
+    if not isinstance(pred, list):
+        return float(lo <= pred <= hi)
+    if lo <= pred[0] <= hi and lo <= pred[1] <= hi:
         return 1.0
-    return float(range_iou((p_lo, p_hi), (lo, hi)) >= 0.5 - 1e-12)
+    return float(range_iou(pred, (lo, hi)) >= 0.5 - 1e-12)
 
 
 def exact_match(prediction: str, answers: Iterable[str], normalize=squad_normalize) -> float:
     pred = normalize(prediction)
-    return float(any(pred == normalize(a) for a in answers if normalize(a)))
+    return float(any(pred == normalize(a) for a in answers))
 
 
 def infoseek_score(prediction: str, sample: Sample) -> float:
@@ -170,67 +175,111 @@ def infoseek_score(prediction: str, sample: Sample) -> float:
     return exact_match(prediction, gold)
 
 
+# ---------------------------------------------------------------------------------------------
+# E-VQA
+
+
 def evqa_score(prediction: str, sample: Sample) -> float:
     """E-VQA exact-match stage (BEM not included), maximised over the alternatives."""
     parts = sample.metadata.get("answer_parts") or [[a] for a in sample.answers]
     if sample.question_type == "multi_answer":
-        cand = {evqa_normalize(x) for x in re.split(r",| and | & ", prediction)} - {""}
+        cand = {evqa_normalize(x) for x in
+                prediction.replace(" and ", ",").replace(" & ", ",").split(",")} - {""}
         for ref in parts:
             target = {evqa_normalize(x) for x in ref} - {""}
             if target and len(target & cand) / len(target | cand) >= 0.5:
                 return 1.0
         return 0.0
     pred = evqa_normalize(prediction)
-    return float(any(pred == evqa_normalize(" ".join(ref)) for ref in parts if ref))
+    return float(any(pred == evqa_normalize(" && ".join(ref)) for ref in parts if ref))
 
 
-def _tokens(text: str) -> list[str]:
-    s = str(text).lower()
-    if re.search(r"[\u3400-\u9fff]", s):  # Chinese: characters (no segmenter dependency)
-        return [ch for ch in s if not ch.isspace() and ch not in _PUNCT]
-    return re.findall(r"\w+", s)
+# ---------------------------------------------------------------------------------------------
+# DynVQA
+
+_EN_DROP = ",.?!:;'\""
+_ZH_DROP = "，、。 ,.《》"
 
 
-def token_recall(prediction: str, answers: Iterable[str]) -> float:
-    """DynVQA: share of the gold answer's tokens found in the prediction, max over answers."""
-    pred = set(_tokens(prediction))
+def dynvqa_tokens(text: str, language: str = "en") -> list[str]:
+    """OmniSearch's ``process_string_en`` / ``process_string``: tokens, with the one-mark tokens
+    it drops (a token is dropped when it is a substring of the mark list, as the script tests)."""
+    if language == "zh":
+        return [w for w in zh_tokens(str(text)) if w not in _ZH_DROP]
+    return [w for w in word_tokens(str(text).lower()) if w not in _EN_DROP]
+
+
+def token_recall(prediction: str, answers: Iterable[str], language: str = "en") -> float:
+    """DynVQA's token F1-recall (``compute_acc``): matched gold tokens, counted with
+    multiplicity, over the gold length; maximised over the answers."""
+    pred = vqa_digits_articles(vqa_punctuation(str(prediction).replace("\n", " ")
+                                               .replace("\t", " ").strip()))
+    if pred == "":
+        return 0.0
+    pred_toks = Counter(dynvqa_tokens(pred, language))
     best = 0.0
     for a in answers:
-        gold = _tokens(a)
-        if gold:
-            best = max(best, sum(t in pred for t in gold) / len(gold))
+        gold = dynvqa_tokens(a, language)
+        if not gold or not pred_toks:
+            score = float(not gold and not pred_toks)
+        else:
+            score = sum((Counter(gold) & pred_toks).values()) / len(gold)
+        best = max(best, score)
     return best
 
 
 def official_score(sample: Sample, prediction: str | None) -> float | None:
-    """The benchmark's own rule for one prediction; None where the benchmark has none."""
+    """The benchmark's own rule for one prediction; None where the benchmark has none (and for
+    A-OKVQA questions the official direct-answer score leaves out)."""
     pred = prediction or ""
     src = sample.source
     if src == "okvqa":
         return vqa_accuracy(pred, sample.metadata.get("all_answers") or sample.answers)
     if src == "aokvqa":
+        if sample.metadata.get("difficult_direct_answer") is True:
+            return None
         return aokvqa_direct_accuracy(pred, sample.metadata.get("all_answers") or sample.answers)
     if src == "infoseek":
         return infoseek_score(pred, sample)
     if src == "evqa":
         return evqa_score(pred, sample)
     if src == "dynvqa":
-        return token_recall(pred, sample.answers)
+        return token_recall(pred, sample.answers, str(sample.metadata.get("language") or "en"))
     if src == "fvqa":
         return exact_match(pred, sample.answers)
     return None
 
 
 def harmonic_mean(values: Sequence[float]) -> float:
-    vals = [v if v > 0 else 1e-12 for v in values]
+    """InfoSeek's ``harmonic_mean``: a zero counts as 1e-12."""
+    vals = [v if v != 0 else 1e-12 for v in values]
     return len(vals) / sum(1.0 / v for v in vals) if vals else 0.0
+
+
+INFOSEEK_SPLITS = ("unseen_question", "unseen_entity")
+
+
+def infoseek_final(split_scores: Mapping[str, Sequence[float]]) -> dict:
+    """``evaluate_infoseek_full``: each split's mean in %, rounded to two decimals (an empty split
+    scores 0), and their harmonic mean, rounded again."""
+    splits = {k: round(100 * (sum(v) / len(v) if v else 0.0), 2)
+              for k, v in ((k, list(split_scores.get(k, []))) for k in INFOSEEK_SPLITS)}
+    return {"splits": splits, "harmonic_mean": round(harmonic_mean(list(splits.values())), 2)}
+
+
+def infoseek_split(sample: Sample) -> str:
+    """The official script's split test: ``data_split`` ending in ``unseen_question``, else
+    unseen entity."""
+    split = str(sample.metadata.get("data_split", ""))
+    return "unseen_question" if split.endswith("unseen_question") else "unseen_entity"
 
 
 def official_summary(samples: Iterable[Sample], predictions: Mapping[str, str | None]) -> dict:
     """Official accuracy per benchmark (mean, in %), plus InfoSeek's per-split scores and their
-    harmonic mean. Samples without a rule or without a prediction entry are counted as such."""
+    harmonic mean. Samples without a prediction entry are left out (the official scripts score
+    the predictions given); samples without a rule are counted as such."""
     per: dict[str, list[float]] = defaultdict(list)
-    infoseek_split: dict[str, list[float]] = defaultdict(list)
+    by_split: dict[str, list[float]] = defaultdict(list)
     no_rule: dict[str, int] = defaultdict(int)
     for s in samples:
         if s.id not in predictions:
@@ -241,12 +290,10 @@ def official_summary(samples: Iterable[Sample], predictions: Mapping[str, str | 
             continue
         per[s.source].append(score)
         if s.source == "infoseek":
-            split = str(s.metadata.get("data_split", ""))
-            infoseek_split["unseen_question" if split.endswith("question") else "unseen_entity"].append(score)
+            by_split[infoseek_split(s)].append(score)
     out: dict = {src: {"accuracy": 100 * mean(v), "n": len(v)} for src, v in per.items()}
-    if infoseek_split:
-        splits = {k: 100 * mean(v) for k, v in infoseek_split.items()}
-        out["infoseek"].update(splits=splits, harmonic_mean=harmonic_mean(list(splits.values())))
+    if by_split:
+        out["infoseek"].update(infoseek_final(by_split))
     for src, n in no_rule.items():
         out.setdefault(src, {})["no_official_rule"] = n
     return out

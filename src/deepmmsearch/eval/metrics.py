@@ -160,14 +160,21 @@ def cell_metrics(records: Sequence[EvalRecord], judges: Iterable[str]) -> CellMe
 
 
 def _split_scores(records: Sequence[EvalRecord]) -> tuple[dict[str, float], float | None]:
-    """Official scores per ``data_split`` (InfoSeek: unseen question / unseen entity) and their
-    harmonic mean, when the samples carry that metadata."""
+    """Official scores per ``data_split`` and, for InfoSeek's two splits, the official final score
+    (:func:`deepmmsearch.data.scoring.infoseek_final`: each split in % rounded to two decimals,
+    then their harmonic mean, as a fraction here); other splits: their plain harmonic mean."""
+    from deepmmsearch.data.scoring import INFOSEEK_SPLITS, infoseek_final
+
     splits: dict[str, list[float]] = {}
     for r in records:
         split = r.trajectory.metadata.get("data_split")
         if r.official is not None and split:
             splits.setdefault(str(split), []).append(r.official)
     means = {k: statistics.fmean(v) for k, v in sorted(splits.items())}
+    if means and all(k.endswith(INFOSEEK_SPLITS) for k in means):
+        by = {name: [x for k, v in splits.items() if k.endswith(name) for x in v]
+              for name in INFOSEEK_SPLITS}
+        return means, infoseek_final(by)["harmonic_mean"] / 100
     return means, (statistics.harmonic_mean(list(means.values())) if len(means) > 1 else None)
 
 

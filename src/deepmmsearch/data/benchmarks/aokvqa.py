@@ -13,13 +13,15 @@ repeats (for the official DA score) and the rationales go to ``metadata``. Image
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from deepmmsearch.data.benchmarks.base import (
-    BenchmarkData,
     Collector,
     DatasetError,
     ImageResolver,
+    Rows,
+    benchmark_loader,
     read_json,
-    require_file,
     str_list,
 )
 from deepmmsearch.types import Sample
@@ -27,24 +29,21 @@ from deepmmsearch.types import Sample
 _PATTERNS = ("{id:0>12}", "{split}2017/{id:0>12}", "{id}")
 
 
+@benchmark_loader("aokvqa", "A-OKVQA file")
 def load_aokvqa(
-    path: str,
+    p: Path,
+    col: Collector,
     *,
     image_root: str | None = None,
     image_map: str | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    ids: str | list[str] | None = None,
-    missing_image: str = "drop",
     check_images: bool = True,
-) -> BenchmarkData:
+) -> Rows:
     """Load A-OKVQA direct-answer samples (with their choices)."""
-    p = require_file(path, "A-OKVQA file")
     rows = read_json(p, "A-OKVQA file")
     if not isinstance(rows, list):
         raise DatasetError(f"{p}: expected a JSON list of questions")
     is_test = "test" in p.name
-    col = Collector("aokvqa", p, missing_image=missing_image, require_answers=not is_test)
+    col.require_answers = not is_test
     images = ImageResolver(image_root, image_map, patterns=_PATTERNS, check=check_images)
     for i, row in enumerate(rows):
         col.report.rows += 1
@@ -53,21 +52,25 @@ def load_aokvqa(
                 or "question_id" not in row:
             col.bad(where, "malformed question")
             continue
-        direct = [str(a).strip() for a in row.get("direct_answers") or [] if a is not None]
         choices = row.get("choices")
         if choices is not None and (not isinstance(choices, list) or not choices):
             col.bad(where, "choices is not a list")
             continue
         split = str(row.get("split") or ("test" if is_test else "val"))
-        sample = Sample(
-            id=str(row["question_id"]), question=row["question"].strip(),
-            answers=str_list(direct), source="aokvqa", split=split,
-            choices=[str(c) for c in choices] if choices else None,
-            metadata={"image_id": row.get("image_id"), "all_answers": direct,
-                      "correct_choice_idx": row.get("correct_choice_idx"),
-                      "difficult_direct_answer": row.get("difficult_direct_answer"),
-                      "rationales": row.get("rationales")},
-        )
+        sample = _sample(row, split)
         sample.image, why = images.resolve(row.get("image_id", ""), split=split)
-        col.add(sample, where=where, image_missing=why)
-    return col.finish(limit=limit, seed=seed, ids=ids)
+        yield where, sample, why
+
+
+def _sample(row: dict, split: str) -> Sample:
+    direct = [str(a).strip() for a in row.get("direct_answers") or [] if a is not None]
+    choices = row.get("choices")
+    return Sample(
+        id=str(row["question_id"]), question=row["question"].strip(),
+        answers=str_list(direct), source="aokvqa", split=split,
+        choices=[str(c) for c in choices] if choices else None,
+        metadata={"image_id": row.get("image_id"), "all_answers": direct,
+                  "correct_choice_idx": row.get("correct_choice_idx"),
+                  "difficult_direct_answer": row.get("difficult_direct_answer"),
+                  "rationales": row.get("rationales")},
+    )

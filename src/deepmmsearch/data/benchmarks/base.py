@@ -6,48 +6,52 @@ wrong. Bad rows, missing or undecodable images and duplicate ids are counted and
 report; they never stop a load. Only a missing or unreadable *main* file raises
 :class:`DatasetError`, with a message that says which file.
 
-Common loader options (every loader takes them as keyword arguments):
+Every loader is a row reader wrapped by :func:`benchmark_loader`, which gives all of them one
+signature and one collector loop. Options every loader takes (keyword arguments):
 
 - ``limit`` / ``seed``: a seeded random subset of ``limit`` samples, kept in file order (the
   paper samples 2,000 from InfoSeek and E-VQA); ``ids``: a file (one id a line) or list of ids
   that fixes the subset instead — :meth:`BenchmarkData.write_ids` writes one;
-- ``image_root``: the folder holding the benchmark's images; ``image_map``: a file mapping image
-  ids to paths (CSV/TSV with two columns, JSON object, JSONL rows, or a COCO-style JSON with an
-  ``images`` list of ``{id, file_name}``);
 - ``missing_image``: ``drop`` (default: a sample without its image is left out and counted) or
-  ``keep`` (kept with ``image=None``, counted too);
-- ``cache_dir``: where images that arrive as bytes or base64 are written (named by content hash,
+  ``keep`` (kept with ``image=None``, counted too).
+
+Options most loaders take: ``image_root``, the folder holding the benchmark's images;
+``image_map``, a file (or list of files) mapping image ids to paths (CSV/TSV with two columns, JSON
+object, JSONL rows, or a COCO-style JSON with an ``images`` list of ``{id, file_name}``);
+``check_images`` (default true: PIL reads each image header once);
+``cache_dir``: where images that arrive as bytes or base64 are written (named by content hash,
   so loading twice writes nothing new).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
-import hashlib
-import io
+import functools
+import inspect
 import json
 import logging
 import os
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch.data.benchmarks.errors import DatasetError, read_json, require_file
+from deepmmsearch.data.benchmarks.images import (  # noqa: F401 - re-exported for loaders
+    IMAGE_EXTENSIONS,
+    ImageResolver,
+    ImageStore,
+    check_image,
+    load_image_map,
+)
 from deepmmsearch.types import Record, Sample
 
 log = logging.getLogger(__name__)
 
 MAX_PROBLEMS = 50  # problem messages kept in a report (all are counted)
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".JPEG", ".JPG", ".PNG", ".webp", ".gif", ".bmp")
-_EXT_LOWER = {e.lower() for e in IMAGE_EXTENSIONS}
-
-
-class DatasetError(ValueError):
-    """A benchmark's main file is missing or unreadable as a whole."""
+MISSING_IMAGE = ("drop", "keep")
 
 
 def default_cache_dir(dataset: str) -> Path:
@@ -57,31 +61,47 @@ def default_cache_dir(dataset: str) -> Path:
 
 @dataclass
 class LoadReport(Record):
-    """What a load read, kept, skipped and could not use."""
+    """What a load read, kept, skipped and could not use.
+
+    ``skipped`` counts every row (or, for E-VQA with ``all_images``, every sample) that was not
+    yielded, by reason: ``bad row: <kind>``, ``missing image: <kind>``, ``duplicate id`` and
+    ``filtered: <reason>``. With ``missing_image="keep"`` a sample without its image is yielded
+    (with ``image=None``) and only counted in ``missing_images``.
+    """
 
     dataset: str
     path: str
     rows: int = 0  # rows read, good or bad
     bad_rows: int = 0  # malformed rows (skipped)
-    missing_images: int = 0  # image not found or not decodable
+    missing_images: int = 0  # image not found or not decodable (skipped unless kept)
     duplicates: int = 0  # rows whose id was already seen (skipped)
     filtered: dict[str, int] = field(default_factory=dict)  # left out on purpose, by reason
+    skipped: dict[str, int] = field(default_factory=dict)  # every row not yielded, by reason
     loaded: int = 0  # samples before limit / ids
     returned: int = 0  # samples after limit / ids
     limit: int | None = None
     seed: int | None = None
-    problems: list[str] = field(default_factory=list)  # the first MAX_PROBLEMS messages
+    notes: list[str] = field(default_factory=list)  # file-level remarks (version chosen ...)
+    problems: list[str] = field(default_factory=list)  # the first MAX_PROBLEMS row messages
+
+    @property
+    def not_yielded(self) -> int:
+        return sum(self.skipped.values())
 
     def summary(self) -> str:
         parts = [f"{self.dataset}: {self.returned} samples"]
         if self.returned != self.loaded:
             parts.append(f"of {self.loaded} (limit {self.limit}, seed {self.seed})")
         parts.append(f"from {self.rows} rows")
-        extra = [f"{n} {k}" for k, n in (
-            ("bad rows", self.bad_rows), ("missing images", self.missing_images),
-            ("duplicate ids", self.duplicates)) if n]
-        extra += [f"{n} filtered ({why})" for why, n in sorted(self.filtered.items())]
-        return " ".join(parts) + (f"; {', '.join(extra)}" if extra else "")
+        text = " ".join(parts)
+        if self.skipped:
+            reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items()))
+            text += f"; {self.not_yielded} not yielded ({reasons})"
+        kept = self.missing_images - sum(n for k, n in self.skipped.items()
+                                         if k.startswith("missing image"))
+        if kept:
+            text += f"; {kept} kept without their image"
+        return text + "".join(f"; {n}" for n in self.notes)
 
 
 @dataclass
@@ -118,12 +138,22 @@ class BenchmarkData:
 # collecting rows
 
 
+def image_problem_kind(message: str) -> str:
+    """A short kind for an image problem message (the report's per-reason key)."""
+    m = message.lower()
+    if "not a readable image" in m or "not readable" in m:
+        return "unreadable"
+    if "no image" in m:
+        return "none given"
+    return "not found"
+
+
 class Collector:
     """Accumulates samples and counts problems while a loader reads its files."""
 
     def __init__(self, dataset: str, path: str | Path, *, missing_image: str = "drop",
                  require_answers: bool = True) -> None:
-        if missing_image not in ("drop", "keep"):
+        if missing_image not in MISSING_IMAGE:
             raise DatasetError(f"missing_image must be 'drop' or 'keep', got {missing_image!r}")
         self.report = LoadReport(dataset, str(path))
         self.missing_image = missing_image
@@ -135,14 +165,19 @@ class Collector:
         if len(self.report.problems) < MAX_PROBLEMS:
             self.report.problems.append(message)
 
-    def bad(self, where: str, why: str) -> None:
-        """A malformed row: counted, described, skipped."""
+    def _count(self, reason: str) -> None:
+        self.report.skipped[reason] = self.report.skipped.get(reason, 0) + 1
+
+    def bad(self, where: str, kind: str, detail: str = "") -> None:
+        """A malformed row: counted under ``kind`` (a short, fixed phrase), described, skipped."""
         self.report.bad_rows += 1
-        self.note(f"{where}: {why}")
+        self._count(f"bad row: {kind}")
+        self.note(f"{where}: {kind}" + (f" ({detail})" if detail else ""))
 
     def skip(self, reason: str) -> None:
         """A row left out on purpose (language filter, unwanted type ...)."""
         self.report.filtered[reason] = self.report.filtered.get(reason, 0) + 1
+        self._count(f"filtered: {reason}")
 
     def add(self, sample: Sample, *, where: str, image_missing: str | None = None) -> None:
         """Add a sample. ``image_missing`` says why its image is unavailable, if it is."""
@@ -152,12 +187,14 @@ class Collector:
             return self.bad(where, "no answer")
         if sample.id in self._ids:
             self.report.duplicates += 1
+            self._count("duplicate id")
             self.note(f"{where}: duplicate id {sample.id!r}")
             return None
         if image_missing is not None:
             self.report.missing_images += 1
             self.note(f"{where}: {image_missing}")
             if self.missing_image == "drop":
+                self._count(f"missing image: {image_problem_kind(image_missing)}")
                 return None
             sample.image = None
         self._ids.add(sample.id)
@@ -172,6 +209,62 @@ class Collector:
         self.report.limit, self.report.seed = limit, seed
         log.info("%s", self.report.summary())
         return BenchmarkData(self.report.dataset, chosen, self.report)
+
+
+# ---------------------------------------------------------------------------------------------
+# the one loader signature
+
+Rows = Iterator[tuple[str, Sample, "str | None"]]  # (where, sample, why its image is missing)
+_COMMON = (
+    inspect.Parameter("limit", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="int | None"),
+    inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=0, annotation="int"),
+    inspect.Parameter("ids", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation="str | list[str] | None"),
+    inspect.Parameter("missing_image", inspect.Parameter.KEYWORD_ONLY, default="drop",
+                      annotation="str"),
+)
+COMMON_OPTIONS = tuple(p.name for p in _COMMON)
+
+
+def benchmark_loader(dataset: str, what: str) -> Callable[[Callable[..., Rows]], Callable[..., BenchmarkData]]:
+    """Turn a row reader into a registered loader with the one shared signature.
+
+    The reader is ``rows(path: Path, col: Collector, *, <its own options>)`` and yields
+    ``(where, sample, image_missing)``; it counts its bad rows and filters on ``col``. The
+    decorator checks the main file, runs the collector loop and the ``limit`` / ``seed`` /
+    ``ids`` selection, and gives the loader an explicit signature (``path``, the reader's
+    options, then :data:`COMMON_OPTIONS`) with no ``**kwargs``: the registry's ``validate``
+    still rejects an unknown option with a did-you-mean, and so does a direct call.
+    """
+
+    def wrap(rows: Callable[..., Rows]) -> Callable[..., BenchmarkData]:
+        own = list(inspect.signature(rows).parameters.values())[2:]
+        clash = [p.name for p in own if p.name in COMMON_OPTIONS]
+        if clash:
+            raise TypeError(f"{rows.__name__}: {clash} are common loader options")
+        path = inspect.Parameter("path", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="str")
+        sig = inspect.Signature([path, *own, *_COMMON], return_annotation="BenchmarkData")
+
+        @functools.wraps(rows)
+        def load(*args: Any, **kwargs: Any) -> BenchmarkData:
+            try:
+                bound = sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{dataset} loader: {exc}") from None
+            bound.apply_defaults()
+            opts = dict(bound.arguments)
+            common = {k: opts.pop(k) for k in COMMON_OPTIONS}
+            p = require_file(opts.pop("path"), what)
+            col = Collector(dataset, p, missing_image=common["missing_image"])
+            for where, sample, image_missing in rows(p, col, **opts):
+                col.add(sample, where=where, image_missing=image_missing)
+            return col.finish(limit=common["limit"], seed=common["seed"], ids=common["ids"])
+
+        load.__signature__ = sig  # type: ignore[attr-defined]
+        load.dataset = dataset  # type: ignore[attr-defined]
+        return load
+
+    return wrap
 
 
 def select(samples: list[Sample], *, limit: int | None = None, seed: int = 0,
@@ -205,21 +298,6 @@ def read_ids(path: str | Path) -> list[str]:
 # reading files
 
 
-def require_file(path: str | Path, what: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise DatasetError(f"{what} not found: {p}")
-    return p
-
-
-def read_json(path: str | Path, what: str) -> Any:
-    p = require_file(path, what)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{what} {p} is not valid JSON: {exc}") from None
-
-
 def iter_jsonl(path: Path, col: Collector) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``(where, row)`` for every JSON-object line; bad lines are counted on ``col``."""
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -231,7 +309,7 @@ def iter_jsonl(path: Path, col: Collector) -> Iterator[tuple[str, dict[str, Any]
             try:
                 row = json.loads(line)
             except ValueError as exc:
-                col.bad(where, f"not JSON ({exc.msg})")
+                col.bad(where, "not JSON", exc.msg)
                 continue
             if not isinstance(row, dict):
                 col.bad(where, "not a JSON object")
@@ -327,173 +405,6 @@ def normalise_language(value: Any) -> str | None:
         return None
     s = str(value).strip().lower()
     return _LANGS.get(s, s or None)
-
-
-# ---------------------------------------------------------------------------------------------
-# images
-
-
-class ImageResolver:
-    """Finds an image file from its id: ``image_map`` first, then ``image_root`` with patterns.
-
-    ``patterns`` are format strings over ``id`` and any keyword given to :meth:`resolve`
-    (e.g. ``"{id}.jpg"``, ``"COCO_val2014_{id:0>12}.jpg"``); an extension-less pattern is tried
-    with every common image extension.
-    """
-
-    def __init__(self, image_root: str | Path | None = None, image_map: str | Path | None = None,
-                 patterns: Sequence[str] = ("{id}",), check: bool = True) -> None:
-        self.root = Path(image_root).expanduser() if image_root else None
-        self.map = load_image_map(image_map) if image_map else {}
-        self.map_dir = Path(image_map).expanduser().parent if image_map else None
-        self.patterns = tuple(patterns)
-        self.check = check
-        self._checked: dict[str, str | None] = {}  # many questions share one image
-
-    def _check(self, path: str) -> str | None:
-        if not self.check:
-            return None
-        if path not in self._checked:
-            self._checked[path] = check_image(Path(path))
-        return self._checked[path]
-
-    def _candidates(self, key: str, fields: dict[str, Any]) -> Iterator[str]:
-        if key in self.map:
-            mapped = os.path.expanduser(self.map[key])
-            if os.path.isabs(mapped):
-                yield mapped
-            else:
-                yield os.path.join(str(self.root or self.map_dir or "."), mapped)
-                if self.map_dir is not None:
-                    yield os.path.join(str(self.map_dir), mapped)
-        if self.root is not None:
-            root = str(self.root)
-            for pattern in self.patterns:
-                try:
-                    rel = pattern.format(id=key, **fields)
-                except (KeyError, IndexError, ValueError):
-                    continue
-                if os.path.splitext(rel)[1].lower() in _EXT_LOWER:
-                    yield os.path.join(root, rel)
-                else:
-                    for ext in IMAGE_EXTENSIONS:
-                        yield os.path.join(root, rel + ext)
-
-    def resolve(self, image_id: Any, **fields: Any) -> tuple[str | None, str | None]:
-        """``(path, None)`` when found, else ``(None, why)``."""
-        key = str(image_id)
-        first = None
-        for c in self._candidates(key, fields):
-            first = first or c
-            if os.path.isfile(c):
-                bad = self._check(c)
-                return (None, f"image {key!r}: {bad}") if bad else (c, None)
-        if first is None:
-            return None, f"image {key!r}: no image_root or image_map entry"
-        return None, f"image {key!r} not found (tried {first})"
-
-    def resolve_path(self, path: str) -> tuple[str | None, str | None]:
-        """A path given in the data itself, relative to ``image_root`` when not absolute."""
-        p = Path(path).expanduser()
-        if not p.is_absolute() and self.root is not None:
-            p = self.root / p
-        if not p.is_file():
-            return None, f"image file not found: {p}"
-        bad = self._check(str(p))
-        return (None, f"{p}: {bad}") if bad else (str(p), None)
-
-
-def check_image(path: Path) -> str | None:
-    """None when PIL can read the image header, else why not (cheap: no pixel decoding)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.size  # noqa: B018 - header parsed
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        return f"not a readable image ({type(exc).__name__})"
-    return None
-
-
-def load_image_map(path: str | Path) -> dict[str, str]:
-    """Image id → path from CSV/TSV (two columns, header optional), JSON or JSONL."""
-    p = require_file(path, "image map")
-    if p.suffix.lower() in (".csv", ".tsv"):
-        out = {}
-        with open(p, encoding="utf-8", newline="") as fh:
-            for row in csv.reader(fh, delimiter="\t" if p.suffix.lower() == ".tsv" else ","):
-                if len(row) >= 2 and row[0].strip() and not (
-                        row[0].strip().lower() in ("id", "image_id") and not out):
-                    out[row[0].strip()] = row[1].strip()
-        return out
-    if p.suffix.lower() == ".jsonl":
-        rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
-        return dict(_pair(r) for r in rows if _pair(r))
-    data = read_json(p, "image map")
-    if isinstance(data, dict) and isinstance(data.get("images"), list):  # COCO / iNaturalist
-        return {str(im["id"]): str(im["file_name"]) for im in data["images"]
-                if isinstance(im, dict) and "id" in im and "file_name" in im}
-    if isinstance(data, dict):
-        return {str(k): str(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return dict(_pair(r) for r in data if _pair(r))
-    raise DatasetError(f"image map {p}: unrecognised layout")
-
-
-def _pair(row: Any) -> tuple[str, str] | None:
-    if not isinstance(row, dict):
-        return None
-    key = next((row[k] for k in ("image_id", "id") if k in row), None)
-    val = next((row[k] for k in ("image_path", "path", "file_name") if k in row), None)
-    return (str(key), str(val)) if key is not None and val is not None else None
-
-
-class ImageStore:
-    """Writes images that arrive as bytes or base64 to ``cache_dir``, named by content hash."""
-
-    def __init__(self, cache_dir: str | Path) -> None:
-        self.dir = Path(cache_dir).expanduser()
-        self.written = 0
-
-    def save(self, data: Any) -> tuple[str | None, str | None]:
-        """``(path, None)`` or ``(None, why)``. Accepts bytes, base64 text or ``{bytes, path}``."""
-        raw = self._bytes(data)
-        if raw is None:
-            return None, "no image bytes"
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(io.BytesIO(raw)) as im:
-                fmt = (im.format or "PNG").lower()
-        except (UnidentifiedImageError, OSError, ValueError):
-            return None, "image bytes are not a readable image"
-        ext = {"jpeg": "jpg", "mpo": "jpg"}.get(fmt, fmt)
-        digest = hashlib.sha256(raw).hexdigest()[:24]
-        path = self.dir / digest[:2] / f"{digest}.{ext}"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_bytes(raw)
-            os.replace(tmp, path)
-            self.written += 1
-        return str(path), None
-
-    @staticmethod
-    def _bytes(data: Any) -> bytes | None:
-        if isinstance(data, dict):
-            data = data.get("bytes")
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            return bytes(data) or None
-        if isinstance(data, str) and data.strip():
-            s = data.strip()
-            if s.startswith("data:") and "," in s:
-                s = s.split(",", 1)[1]
-            try:
-                return base64.b64decode(s, validate=False) or None
-            except (binascii.Error, ValueError):
-                return None
-        return None
 
 
 def count_by(samples: Iterable[Sample], attr: str) -> dict[str, int]:

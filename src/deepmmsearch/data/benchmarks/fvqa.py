@@ -18,46 +18,37 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from deepmmsearch.data.benchmarks.base import (
-    BenchmarkData,
     Collector,
     ImageStore,
+    Rows,
+    benchmark_loader,
     default_cache_dir,
     iter_table,
-    require_file,
     str_list,
 )
 from deepmmsearch.protocol import IMAGE_PLACEHOLDER
 from deepmmsearch.types import Sample
 
 
-def load_fvqa(
-    path: str,
-    *,
-    cache_dir: str | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    ids: str | list[str] | None = None,
-    missing_image: str = "drop",
-) -> BenchmarkData:
+@benchmark_loader("fvqa", "FVQA file")
+def load_fvqa(p: Path, col: Collector, *, cache_dir: str | None = None) -> Rows:
     """Load an FVQA parquet (or a JSONL with the same columns)."""
-    p = require_file(path, "FVQA file")
-    col = Collector("fvqa", p, missing_image=missing_image)
     store = ImageStore(cache_dir or default_cache_dir("fvqa"))
     for n, (where, row) in enumerate(iter_table(p, col, "FVQA file")):
         try:
             sample = _sample(row, n)
         except (KeyError, TypeError, ValueError) as exc:
-            col.bad(where, f"{type(exc).__name__}: {exc}")
+            col.bad(where, str(exc) if isinstance(exc, ValueError) else "malformed row", str(exc))
             continue
         images = row.get("images") or []
-        why: str | None = "no images"
+        why: str | None = "no image in the row"
         if images:
             sample.image, why = store.save(images[0])
-        col.add(sample, where=where, image_missing=why if sample.image is None else None)
-    return col.finish(limit=limit, seed=seed, ids=ids)
+        yield where, sample, why if sample.image is None else None
 
 
 def decode_aliases(value: Any) -> list[str]:

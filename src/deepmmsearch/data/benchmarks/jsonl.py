@@ -11,56 +11,57 @@ gold answers in ``answers`` / ``answer`` / ``gold`` (a string or a list), ``imag
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from deepmmsearch.data.benchmarks.base import (
-    BenchmarkData,
     Collector,
     ImageResolver,
+    Rows,
+    benchmark_loader,
     iter_table,
-    require_file,
     str_list,
 )
 from deepmmsearch.types import Sample
 
 
+@benchmark_loader("jsonl", "sample file")
 def load_jsonl(
-    path: str,
+    p: Path,
+    col: Collector,
     *,
     source: str | None = None,
     image_root: str | None = None,
     require_answers: bool = True,
-    limit: int | None = None,
-    seed: int = 0,
-    ids: str | list[str] | None = None,
-    missing_image: str = "drop",
     check_images: bool = True,
-) -> BenchmarkData:
+) -> Rows:
     """Load generic question rows (see the module docstring)."""
-    p = require_file(path, "sample file")
-    col = Collector(source or "jsonl", p, missing_image=missing_image,
-                    require_answers=require_answers)
+    col.report.dataset = source or "jsonl"
+    col.require_answers = require_answers
     images = ImageResolver(image_root or p.parent, check=check_images)
     for n, (where, row) in enumerate(iter_table(p, col, "sample file")):
         question = row.get("question")
         if not isinstance(question, str):
             col.bad(where, "no question")
             continue
-        sample = Sample(
-            id=str(next((row[k] for k in ("id", "question_id", "data_id") if row.get(k) is not None), n)),
-            question=question.strip(),
-            answers=str_list(next((row[k] for k in ("answers", "answer", "gold") if k in row), None)),
-            question_type=_opt(row.get("question_type")), source=str(row.get("source") or source or "jsonl"),
-            split=_opt(row.get("split")), choices=row.get("choices") or None,
-            category=_opt(row.get("category")), search_required=_bool(row.get("search_required")),
-            metadata=dict(row.get("metadata") or {}),
-        )
+        sample = _sample(row, n, question, source)
         image = row.get("image", row.get("image_path"))
         why = None
         if image:
             sample.image, why = images.resolve_path(str(image))
-        col.add(sample, where=where, image_missing=why)
-    return col.finish(limit=limit, seed=seed, ids=ids)
+        yield where, sample, why
+
+
+def _sample(row: dict[str, Any], n: int, question: str, source: str | None) -> Sample:
+    return Sample(
+        id=str(next((row[k] for k in ("id", "question_id", "data_id") if row.get(k) is not None), n)),
+        question=question.strip(),
+        answers=str_list(next((row[k] for k in ("answers", "answer", "gold") if k in row), None)),
+        question_type=_opt(row.get("question_type")), source=str(row.get("source") or source or "jsonl"),
+        split=_opt(row.get("split")), choices=row.get("choices") or None,
+        category=_opt(row.get("category")), search_required=_bool(row.get("search_required")),
+        metadata=dict(row.get("metadata") or {}),
+    )
 
 
 def _opt(value: Any) -> str | None:

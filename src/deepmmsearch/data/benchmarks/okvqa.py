@@ -19,12 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepmmsearch.data.benchmarks.base import (
-    BenchmarkData,
     Collector,
     DatasetError,
     ImageResolver,
+    Rows,
+    benchmark_loader,
     read_json,
-    require_file,
     str_list,
 )
 from deepmmsearch.types import Sample
@@ -37,28 +37,24 @@ def _guess_annotations(questions: Path) -> Path:
     return questions.with_name(name)
 
 
+@benchmark_loader("okvqa", "OK-VQA questions file")
 def load_okvqa(
-    path: str,
+    p: Path,
+    col: Collector,
     *,
     annotations: str | None = None,
     image_root: str | None = None,
     image_map: str | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    ids: str | list[str] | None = None,
-    missing_image: str = "drop",
     check_images: bool = True,
-) -> BenchmarkData:
+) -> Rows:
     """Load OK-VQA (``annotations`` defaults to the sibling ``mscoco_*_annotations.json``)."""
-    qpath = require_file(path, "OK-VQA questions file")
-    apath = Path(annotations) if annotations else _guess_annotations(qpath)
-    qdata, adata = read_json(qpath, "OK-VQA questions file"), read_json(apath, "OK-VQA annotations")
+    apath = Path(annotations) if annotations else _guess_annotations(p)
+    qdata, adata = read_json(p, "OK-VQA questions file"), read_json(apath, "OK-VQA annotations")
     if not isinstance(qdata, dict) or not isinstance(qdata.get("questions"), list):
-        raise DatasetError(f"{qpath}: expected an object with a 'questions' list")
+        raise DatasetError(f"{p}: expected an object with a 'questions' list")
     if not isinstance(adata, dict) or not isinstance(adata.get("annotations"), list):
         raise DatasetError(f"{apath}: expected an object with an 'annotations' list")
     subtype = str(qdata.get("data_subtype") or "val2014")
-    col = Collector("okvqa", qpath, missing_image=missing_image)
     by_qid = {}
     for i, ann in enumerate(adata["annotations"]):
         if isinstance(ann, dict) and "question_id" in ann and isinstance(ann.get("answers"), list):
@@ -68,23 +64,25 @@ def load_okvqa(
     images = ImageResolver(image_root, image_map, patterns=_PATTERNS, check=check_images)
     for i, q in enumerate(qdata["questions"]):
         col.report.rows += 1
-        where = f"{qpath.name}[{i}]"
+        where = f"{p.name}[{i}]"
         if not isinstance(q, dict) or not isinstance(q.get("question"), str) or "question_id" not in q:
             col.bad(where, "malformed question")
             continue
-        qid = str(q["question_id"])
-        ann = by_qid.get(qid)
+        ann = by_qid.get(str(q["question_id"]))
         if ann is None:
-            col.bad(where, f"no annotation for question {qid}")
+            col.bad(where, "no usable annotation", f"question {q['question_id']}")
             continue
-        raw = [a.get("answer") for a in ann["answers"] if isinstance(a, dict)]
-        all_answers = [str(a).strip() for a in raw if a is not None and str(a).strip()]
-        sample = Sample(
-            id=qid, question=q["question"].strip(), answers=str_list(all_answers),
-            question_type=ann.get("question_type"), source="okvqa", split=subtype,
-            metadata={"image_id": q.get("image_id"), "answer_type": ann.get("answer_type"),
-                      "all_answers": all_answers},
-        )
+        sample = _sample(q, ann, subtype)
         sample.image, why = images.resolve(q.get("image_id", ""), subtype=subtype)
-        col.add(sample, where=where, image_missing=why)
-    return col.finish(limit=limit, seed=seed, ids=ids)
+        yield where, sample, why
+
+
+def _sample(q: dict, ann: dict, subtype: str) -> Sample:
+    raw = [a.get("answer") for a in ann["answers"] if isinstance(a, dict)]
+    all_answers = [str(a).strip() for a in raw if a is not None and str(a).strip()]
+    return Sample(
+        id=str(q["question_id"]), question=q["question"].strip(), answers=str_list(all_answers),
+        question_type=ann.get("question_type"), source="okvqa", split=subtype,
+        metadata={"image_id": q.get("image_id"), "answer_type": ann.get("answer_type"),
+                  "all_answers": all_answers},
+    )

@@ -18,34 +18,30 @@ from typing import Any
 
 from deepmmsearch.data.benchmarks.base import (
     IMAGE_EXTENSIONS,
-    BenchmarkData,
     Collector,
     ImageResolver,
     ImageStore,
+    Rows,
+    benchmark_loader,
     default_cache_dir,
     iter_table,
     normalise_language,
-    require_file,
     str_list,
 )
 from deepmmsearch.types import Sample
 
 
+@benchmark_loader("simplevqa", "SimpleVQA file")
 def load_simplevqa(
-    path: str,
+    p: Path,
+    col: Collector,
     *,
     language: str | None = "en",
     cache_dir: str | None = None,
     image_root: str | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    ids: str | list[str] | None = None,
-    missing_image: str = "drop",
     check_images: bool = True,
-) -> BenchmarkData:
+) -> Rows:
     """Load SimpleVQA, keeping the items in ``language`` (None: every language)."""
-    p = require_file(path, "SimpleVQA file")
-    col = Collector("simplevqa", p, missing_image=missing_image)
     store = ImageStore(cache_dir or default_cache_dir("simplevqa"))
     files = ImageResolver(image_root or p.parent, check=check_images)
     want = normalise_language(language)
@@ -67,8 +63,7 @@ def load_simplevqa(
                                           "image_description") if row.get(k) is not None},
         )
         sample.image, why = _image(row.get("image"), store, files)
-        col.add(sample, where=where, image_missing=why)
-    return col.finish(limit=limit, seed=seed, ids=ids)
+        yield where, sample, why
 
 
 def _opt(value: Any) -> str | None:

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deepmmsearch.data.benchmarks.base import (
-    BenchmarkData,
     Collector,
     DatasetError,
+    Rows,
+    benchmark_loader,
     iter_jsonl,
     require_file,
     str_list,
@@ -32,28 +33,25 @@ SPLITS = ("train", "val", "test")
 TYPES = QUESTION_TYPES
 
 
+@benchmark_loader("simweb", "SimWeb world")
 def load_simweb(
-    path: str,
-    split: str | None = None,
-    limit: int | None = None,
-    seed: int = 0,
+    p: Path,
+    col: Collector,
     *,
+    split: str | None = None,
     types: Sequence[str] | str | None = None,
-    ids: str | list[str] | None = None,
-    missing_image: str = "drop",
-) -> BenchmarkData:
+) -> Rows:
     """Load a world's questions as Samples (see the module docstring)."""
-    p = require_file(path, "SimWeb world")
     qfile = p / "questions.jsonl" if p.is_dir() else p
     root = qfile.parent
     require_file(qfile, "SimWeb questions file")
+    col.report.path = str(qfile)
     if split is not None and split not in SPLITS:
         raise DatasetError(f"simweb split must be one of {', '.join(SPLITS)}, got {split!r}")
     wanted = [types] if isinstance(types, str) else list(types or [])
     bad = [t for t in wanted if t not in TYPES]
     if bad:
         raise DatasetError(f"unknown simweb question types {bad}; choose from {', '.join(TYPES)}")
-    col = Collector("simweb", qfile, missing_image=missing_image)
     for where, row in iter_jsonl(qfile, col):
         if split is not None and row.get("split") != split:
             col.skip(f"split != {split}")
@@ -69,8 +67,7 @@ def load_simweb(
         image_missing = (
             None if Path(sample.image or "").is_file() else f"image not found: {sample.image}"
         )
-        col.add(sample, where=where, image_missing=image_missing)
-    return col.finish(limit=limit, seed=seed, ids=ids)
+        yield where, sample, image_missing
 
 
 def _sample(row: dict, root: Path) -> Sample:
