@@ -41,6 +41,7 @@ def infoseek() -> None:
     write(d / "images" / "oven_0002.jpg", png((10, 200, 10), "JPEG"))
     write(d / "images" / "shard1" / "oven_0003.jpg", png((10, 10, 200), "JPEG"))
     write(d / "images" / "oven_0005.jpg", b"this is not an image")
+    write(d / "images" / "shard02" / "08" / "oven_0008.jpg", png((80, 80, 80), "JPEG"))  # no map entry
     write(d / "ovenid2impath.csv", "image_id,image_path\noven_0003,shard1/oven_0003.jpg\n")
     rows = [
         {"data_id": "infoseek_val_00001", "image_id": "oven_0001", "question": "Which river flows through this city?",
@@ -58,12 +59,19 @@ def infoseek() -> None:
         {"data_id": "infoseek_val_00007", "image_id": "oven_0002", "question": 42, "answer": ["Z"]},
         {"data_id": "infoseek_val_00001", "image_id": "oven_0001", "question": "Which river, again?",
          "answer": ["Seine"], "answer_eval": ["Seine"], "data_split": "val_unseen_question"},
+        {"data_id": "infoseek_val_00008", "image_id": "oven_0008", "question": "How many floors does it have?",
+         "answer": ["40"], "answer_eval": [{"wikidata": 40, "range": [36, 44]}, {"wikidata": 400, "range": [360, 440]}],
+         "data_split": "val_unseen_question"},
+        {"data_id": "infoseek_val_00009", "image_id": "oven_0001", "question": "What is the river called?",
+         "answer": ["Seine"], "answer_eval": ["Seine", "Seine", "Seine River"], "data_split": "val_unseen_entity"},
     ]
     write(d / "infoseek_val.jsonl", jsonl(rows))
     qtypes = [{"data_id": "infoseek_val_00001", "question_type": "String"},
               {"data_id": "infoseek_val_00002", "question_type": "Numerical"},
               {"data_id": "infoseek_val_00003", "question_type": "Time"},
-              {"data_id": "infoseek_val_00005"}]
+              {"data_id": "infoseek_val_00005"},
+              {"data_id": "infoseek_val_00008", "question_type": "Numerical"},
+              {"data_id": "infoseek_val_00009", "question_type": "String"}]
     write(d / "infoseek_val_qtype.jsonl", jsonl(qtypes))
 
 
@@ -88,6 +96,8 @@ def evqa() -> None:
          "test", "", "False"],
         ["Where is this?", "Nowhere", "zzz999", "landmarks", "44", "automatic", "u", "t", "", "0",
          "s", "test", "", "False"],
+        ["Which genus is this plant?", "Quercus", "2701234", "inaturalist", "55", "templated", "u", "t",
+         "", "0", "s", "test", "", "False"],
     ]
     buf = io.StringIO()
     w = csv.writer(buf)

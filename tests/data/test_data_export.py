@@ -81,6 +81,7 @@ def test_data_load_command(bench, tmp_path, capsys):
                "--out", str(tmp_path / "s.jsonl"), "--write-ids", str(tmp_path / "ids.txt")])
     out = capsys.readouterr().out
     assert rc == 0 and "okvqa: 2 samples of 3" in out and "2 bad rows" in out
+    assert "3 not yielded: 2 bad rows (1 malformed question, 1 no usable annotation), 1 missing image" in out
     assert len((tmp_path / "ids.txt").read_text().split()) == 2
     assert main(["data", "load", "okvqa", f"path={tmp_path / 'missing.json'}"]) == 2
     assert "not found" in capsys.readouterr().err
@@ -100,4 +101,30 @@ def test_data_export_and_score_commands(bench, tmp_path, capsys):
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert rc == 0 and summary["okvqa"] == {"accuracy": 50.0, "n": 2}
-    assert summary["_missing_predictions"] == 1 and "skipped" in captured.err
+    # scoring keeps the sample whose image is missing (1040): two samples lack a prediction
+    assert summary["_missing_predictions"] == 2 and "skipped" in captured.err
+
+
+def test_data_score_needs_no_images_and_fails_loudly(bench, tmp_path, capsys):
+    q = bench / "okvqa" / "OpenEnded_mscoco_val2014_questions.json"
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(json.dumps({"id": "1040", "prediction": "nothing"}) + "\n")
+    rc = main(["data", "score", "okvqa", f"path={q}", "--predictions", str(preds)])  # no image_root
+    assert rc == 0 and "okvqa: 100.00% official (n=1)" in capsys.readouterr().out
+    preds.write_text(json.dumps({"id": "nope", "prediction": "x"}) + "\n")
+    assert main(["data", "score", "okvqa", f"path={q}", "--predictions", str(preds)]) == 2
+    assert "none of the 1 prediction ids matches" in capsys.readouterr().err
+    preds.write_text(json.dumps({"id": "0", "prediction": "Acme"}) + "\n")
+    simple = bench / "simplevqa" / "test.parquet"
+    assert main(["data", "score", "simplevqa", f"path={simple}", f"cache_dir={tmp_path / 'i'}",
+                 "--predictions", str(preds)]) == 2
+    assert "no official rule" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("word", ["None", "null", "~"])
+def test_null_and_none_mean_no_filter(bench, tmp_path, capsys, word):
+    simple = bench / "simplevqa" / "test.parquet"
+    rc = main(["data", "load", "simplevqa", f"path={simple}", f"cache_dir={tmp_path / 'i'}",
+               f"language={word}", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["returned"] == 3 and report["filtered"] == {}

@@ -15,10 +15,10 @@ from deepmmsearch.types import Sample
 
 # name -> (samples returned, bad rows, missing images, filtered)
 EXPECTED = {
-    "infoseek": (3, 2, 2, {}),
-    "evqa": (3, 1, 1, {}),
+    "infoseek": (5, 2, 2, {}),
+    "evqa": (3, 1, 2, {}),
     "simplevqa": (2, 1, 1, {"language zh": 1}),
-    "dynvqa": (1, 2, 1, {"answers only in Chinese": 1}),
+    "dynvqa": (2, 2, 1, {}),
     "okvqa": (3, 2, 1, {}),
     "aokvqa": (2, 2, 1, {}),
     "fvqa": (3, 1, 1, {}),
@@ -39,6 +39,10 @@ def test_loader_counts_bad_rows_and_missing_images(name, bench_specs):
         assert len(set(s.answers)) == len(s.answers)
     assert name in rep.summary()
     json.dumps(rep.to_dict())
+    # every row read is yielded or counted under one reason
+    assert rep.rows == rep.loaded + rep.not_yielded
+    assert rep.not_yielded == rep.bad_rows + rep.missing_images + rep.duplicates + sum(filtered.values())
+    assert sum(n for k, n in rep.skipped.items() if k.startswith("bad row: ")) == bad
 
 
 def test_infoseek_types_numeric_range_and_duplicates(bench_specs):
@@ -51,8 +55,16 @@ def test_infoseek_types_numeric_range_and_duplicates(bench_specs):
     assert by_id["infoseek_val_00001"].answers == ["Seine", "Seine River"]
     assert by_id["infoseek_val_00003"].image.endswith("shard1/oven_0003.jpg")  # via the id map
     assert by_id["infoseek_val_00001"].split == "val"
+    # the OVEN snapshot spreads images over sub-folders: found without a map entry
+    assert by_id["infoseek_val_00008"].image.endswith("shard02/08/oven_0008.jpg")
+    assert by_id["infoseek_val_00008"].metadata["numeric_range"] == [36.0, 44.0]  # the first range
+    assert by_id["infoseek_val_00009"].answers == ["Seine", "Seine River"]  # aliases de-duplicated
     only = DATASET.build({**bench_specs["infoseek"], "data_split": "unseen_entity"})
-    assert {s.id for s in only} == {"infoseek_val_00002", "infoseek_val_00003"}
+    assert {s.id for s in only} == {"infoseek_val_00002", "infoseek_val_00003", "infoseek_val_00009"}
+    bare = DATASET.build({k: v for k, v in bench_specs["infoseek"].items() if k not in ("qtype", "image_map")})
+    assert {s.id: s.question_type for s in bare}["infoseek_val_00002"] == "numerical"
+    assert "no qtype file" in bare.report.summary()
+    assert "infoseek_val_00003" in bare.ids()  # shard1/oven_0003.jpg found by the sub-folder search
 
 
 def test_evqa_multi_answer_stays_whole_and_all_images(bench_specs):
@@ -70,7 +82,7 @@ def test_evqa_multi_answer_stays_whole_and_all_images(bench_specs):
 
 def test_dynvqa_versions_and_languages(bench):
     root = bench / "dynvqa/dataset"
-    assert find_release(root, "en", None).name == "DynVQA_en.202502.jsonl"
+    assert find_release(root, "en", "latest").name == "DynVQA_en.202502.jsonl"
     assert find_release(root, "en", "202412").name == "DynVQA_en.202412.jsonl"
     with pytest.raises(DatasetError, match="202001"):
         find_release(root, "en", "202001")
@@ -79,9 +91,15 @@ def test_dynvqa_versions_and_languages(bench):
     assert [s.answers for s in old] == [["Alice"], ["1200"]]  # integers cast to str
     assert old[0].metadata["version"] == "202412" and old[0].split == "en.202412"
     assert old[1].image is None and old.report.missing_images == 1
-    new = DATASET.build({"name": "dynvqa", "path": str(root), "keep_foreign_answers": True,
+    default = DATASET.build({"name": "dynvqa", "path": str(root), "missing_image": "keep"})
+    assert default[0].metadata["version"] == "202412"  # the paper's release, not the newest
+    new = DATASET.build({"name": "dynvqa", "path": str(root), "version": "latest",
                          "image_root": str(bench / "dynvqa/images")})
-    assert "en3" in new.ids()  # its image is found by question id
+    assert "en3" in new.ids()  # kept (the official script scores every row); image found by id
+    assert "1 kept rows have answers only in Chinese" in new.report.summary()
+    dropped = DATASET.build({"name": "dynvqa", "path": str(root), "version": "latest",
+                             "image_root": str(bench / "dynvqa/images"), "drop_foreign_answers": True})
+    assert "en3" not in dropped.ids() and dropped.report.filtered == {"answers only in Chinese": 1}
     assert new[0].metadata["golden_query"] == "company CEO"
     zh = DATASET.build({"name": "dynvqa", "path": str(root), "language": "zh",
                         "image_root": str(bench / "dynvqa/images")})
@@ -169,3 +187,29 @@ def test_jsonl_loader_simple_rows(tmp_path):
     assert [(s.id, s.answers, s.search_required, s.source) for s in data] == [("7", ["A"], True, "mine")]
     assert data.report.bad_rows == 2
     assert isinstance(data[0], Sample)
+
+
+def test_evqa_missing_inaturalist_map_names_the_file(bench_specs):
+    data = DATASET.build(bench_specs["evqa"])
+    msg = next(m for m in data.report.problems if "2701234" in m)
+    assert "iNaturalist 2021" in msg and "train.json" in msg and "image_map" in msg
+    msg = next(m for m in data.report.problems if "zzz999" in m)
+    assert "train/{a}/{b}/{c}/{id}.jpg" in msg
+    assert data.report.skipped["missing image: not found"] == 2
+
+
+def test_loaders_share_one_strict_signature():
+    import inspect
+
+    from deepmmsearch.data.benchmarks.base import COMMON_OPTIONS
+    from deepmmsearch.data.benchmarks.okvqa import load_okvqa
+
+    for name in ("infoseek", "evqa", "simplevqa", "dynvqa", "okvqa", "aokvqa", "fvqa", "simweb", "jsonl"):
+        params = inspect.signature(DATASET.resolve(name)).parameters
+        names = list(params)
+        assert names[:1] == ["path"] and names[-len(COMMON_OPTIONS):] == list(COMMON_OPTIONS)
+        assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in params.values())
+    with pytest.raises(TypeError, match="imgae_root"):
+        load_okvqa("x.json", imgae_root="y")
+    with pytest.raises(ConfigError, match="did you mean 'image_root'"):
+        DATASET.validate({"name": "evqa", "path": "x", "imgae_root": "y"})

@@ -6,14 +6,18 @@
     deepmmsearch data export simweb ... --format trl --out simweb_trl.parquet
     deepmmsearch data score infoseek path=infoseek_val.jsonl qtype=... --predictions preds.jsonl
 
-Dataset options are ``key=value`` (values parsed as YAML: ``limit=2000``, ``question_types=[a, b]``);
-``deepmmsearch ls`` lists the dataset names. A predictions file is JSONL with ``id`` and
+Dataset options are ``key=value`` (values parsed as YAML: ``limit=2000``, ``question_types=[a, b]``;
+``null``, ``None`` and ``~`` all mean "no value", e.g. ``language=None`` keeps every language);
+``deepmmsearch ls`` lists the dataset names. ``data score`` needs no images: unless told
+otherwise it keeps samples whose image is missing, and it exits with an error when no prediction
+could be scored. A predictions file is JSONL with ``id`` and
 ``prediction`` (or ``answer``, as in trajectory files).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from typing import Any
@@ -54,16 +58,25 @@ def parse_options(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"dataset option {item!r} must look like key=value")
         key, raw = item.split("=", 1)
-        out[key.strip()] = parse_yaml(raw) if raw else ""
+        out[key.strip()] = None if raw.strip() in NULLS else parse_yaml(raw) if raw else ""
     return out
+
+
+NULLS = ("null", "Null", "NULL", "None", "none", "~")
 
 
 def _load(args: argparse.Namespace):
     from deepmmsearch.data.benchmarks.base import DatasetError
     from deepmmsearch.registry import DATASET, ConfigError
 
+    options = parse_options(args.options)
+    if args.action == "score":  # scoring reads no pixels: keep samples whose image is missing
+        params = inspect.signature(DATASET.resolve(args.dataset)).parameters
+        for key, value in (("missing_image", "keep"), ("check_images", False)):
+            if key in params:
+                options.setdefault(key, value)
     try:
-        return DATASET.build({"name": args.dataset, **parse_options(args.options)})
+        return DATASET.build({"name": args.dataset, **options})
     except DatasetError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -108,8 +121,20 @@ def _run_export(args: argparse.Namespace, data) -> int:
     return 0
 
 
+def _nothing_scored(data, preds: dict, summary: dict) -> str:
+    if not data.samples:
+        return f"no samples to score: {data.report.summary()}"
+    if not preds:
+        return "the predictions file holds no usable rows (JSONL with id and prediction)"
+    if all(s.id not in preds for s in data.samples):
+        return (f"none of the {len(preds)} prediction ids matches a sample id "
+                f"(e.g. {next(iter(preds))!r} vs {data.samples[0].id!r})")
+    return f"{data.name} has no official rule: score it with the judge (deepmmsearch eval)"
+
+
 def _run_score(args: argparse.Namespace, data) -> int:
     from deepmmsearch.data.scoring import official_summary
+    from deepmmsearch.registry import ConfigError
 
     preds: dict[str, str | None] = {}
     with open(args.predictions, encoding="utf-8") as fh:
@@ -124,6 +149,9 @@ def _run_score(args: argparse.Namespace, data) -> int:
     summary = official_summary(data.samples, preds)
     missing = sum(s.id not in preds for s in data.samples)
     summary["_missing_predictions"] = missing
+    scored = sum(v.get("n", 0) for k, v in summary.items() if not k.startswith("_"))
+    if not scored:
+        raise ConfigError(_nothing_scored(data, preds, summary))
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return 0

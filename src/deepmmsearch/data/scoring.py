@@ -108,7 +108,7 @@ def _space_ranges(text: str) -> str:
 def parse_numbers(text: str, k: int = 2) -> list[float]:
     """The first ``k`` numbers in ``text`` as InfoSeek reads them: ``"9-10"`` is 9 and 10,
     ``"1,200"`` is 1200 but ``"12,15"`` is 12 and 15 (a thousands comma needs three digits),
-    surrounding periods are dropped and ``"1.2.3"`` reads as 1."""
+    surrounding periods are dropped (``".5"`` reads as 5, ``"1.2.3"`` as 1.2 and 3)."""
     out = []
     for token in _NUMBER.findall(_space_ranges(str(text))):
         token = token.replace(",", "").strip(".")

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 MAX_PROBLEMS = 50  # problem messages kept in a report (all are counted)
 MISSING_IMAGE = ("drop", "keep")
+_PLURAL = {"bad row": "bad rows", "missing image": "missing images", "duplicate id": "duplicate ids"}
 
 
 def default_cache_dir(dataset: str) -> Path:
@@ -88,6 +89,20 @@ class LoadReport(Record):
     def not_yielded(self) -> int:
         return sum(self.skipped.values())
 
+    def reasons(self) -> str:
+        """``skipped`` grouped by row kind: "2 bad rows (1 not JSON, 1 no answer), 1 duplicate id"."""
+        groups: dict[str, dict[str, int]] = {}
+        for key, n in sorted(self.skipped.items()):
+            group, _, why = key.partition(": ")
+            groups.setdefault(group, {})[why] = n
+        parts = []
+        for group, whys in groups.items():
+            total = sum(whys.values())
+            noun = _PLURAL.get(group, group) if total != 1 else group
+            detail = ", ".join(f"{n} {w}" for w, n in whys.items() if w)
+            parts.append(f"{total} {noun}" + (f" ({detail})" if detail else ""))
+        return ", ".join(parts)
+
     def summary(self) -> str:
         parts = [f"{self.dataset}: {self.returned} samples"]
         if self.returned != self.loaded:
@@ -95,8 +110,7 @@ class LoadReport(Record):
         parts.append(f"from {self.rows} rows")
         text = " ".join(parts)
         if self.skipped:
-            reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items()))
-            text += f"; {self.not_yielded} not yielded ({reasons})"
+            text += f"; {self.not_yielded} not yielded: {self.reasons()}"
         kept = self.missing_images - sum(n for k, n in self.skipped.items()
                                          if k.startswith("missing image"))
         if kept:
