@@ -96,7 +96,7 @@ def test_dynvqa_versions_and_languages(bench):
     new = DATASET.build({"name": "dynvqa", "path": str(root), "version": "latest",
                          "image_root": str(bench / "dynvqa/images")})
     assert "en3" in new.ids()  # kept (the official script scores every row); image found by id
-    assert "1 kept rows have answers only in Chinese" in new.report.summary()
+    assert "1 kept row has answers only in Chinese" in new.report.summary()
     dropped = DATASET.build({"name": "dynvqa", "path": str(root), "version": "latest",
                              "image_root": str(bench / "dynvqa/images"), "drop_foreign_answers": True})
     assert "en3" not in dropped.ids() and dropped.report.filtered == {"answers only in Chinese": 1}

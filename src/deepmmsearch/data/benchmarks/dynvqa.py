@@ -102,7 +102,8 @@ def load_dynvqa(
         sample.image, why = _resolve(images, qid, url)
         yield where, sample, why
     if foreign:
-        col.report.notes.append(f"{foreign} kept rows have answers only in Chinese "
+        rows = "row has" if foreign == 1 else "rows have"
+        col.report.notes.append(f"{foreign} kept {rows} answers only in Chinese "
                                 "(drop_foreign_answers=true leaves them out)")
 
 
