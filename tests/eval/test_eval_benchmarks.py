@@ -60,8 +60,8 @@ def test_six_benchmarks_table_with_official_scores(tmp_path, fixtures_dir):
     run = load_run(run_eval(cfg).run_dir)
     headers, rows = table1([run])
     assert headers[4:] == ["InfoSeek", "E-VQA", "SimpleVQA", "DynVQA", "OK-VQA", "A-OKVQA"]
-    # one right answer per benchmark: 1/3, 1/3, 1/2, 1/1, 1/3, 1/2; the average is unweighted
-    expected = [100 / 3, 100 / 3, 50.0, 100.0, 100 / 3, 50.0]
+    # one right answer per benchmark: 1/5, 1/3, 1/2, 1/1, 1/3, 1/2; the average is unweighted
+    expected = [100 / 5, 100 / 3, 50.0, 100.0, 100 / 3, 50.0]
     assert [float(x) for x in rows[0][4:]] == pytest.approx(expected, abs=0.01)
     assert float(rows[0][3]) == pytest.approx(sum(expected) / 6, abs=0.01)
 
