@@ -27,7 +27,9 @@ table of cases derived from its script:
   language), and the score is the share of gold tokens matched *with their counts*, maximised
   over the gold answers;
 - FVQA: normalised exact match against the ground truth and its aliases;
-- SimpleVQA: its official grader is an LLM: use the judge (returns None here).
+- SimpleVQA: its official grader is an LLM: use the judge (returns None here);
+- the 2026 search suite and the Table 2 sets: :mod:`deepmmsearch.data.scoring_general`
+  (MMSearch F1, ANLS, OCRBench, MMBench / AI2D options with MMBench's circular groups, MathVista).
 
 >>> vqa_accuracy("Tennis.", ["tennis"] * 6 + ["tenis", "badminton", "tennis", "sport"])
 1.0
@@ -247,7 +249,37 @@ def official_score(sample: Sample, prediction: str | None) -> float | None:
         return token_recall(pred, sample.answers, str(sample.metadata.get("language") or "en"))
     if src == "fvqa":
         return exact_match(pred, sample.answers)
+    if src in GENERAL_RULES:
+        return GENERAL_RULES[src](pred, sample)
     return None
+
+
+def _mathvista(pred: str, s: Sample) -> float:
+    from deepmmsearch.data.scoring_general import mathvista_score
+
+    m = s.metadata
+    return mathvista_score(pred, s.answers[0] if s.answers else "", choices=s.choices,
+                           question_type=s.question_type, answer_type=m.get("answer_type"),
+                           precision=m.get("precision"))
+
+
+def _general(name: str):
+    def rule(pred: str, s: Sample) -> float:
+        from deepmmsearch.data import scoring_general as g
+
+        if name == "mmsearch":
+            return g.mmsearch_f1(pred, s.answers)
+        if name == "docvqa":
+            return g.anls(pred, s.answers)
+        if name == "ocrbench":
+            return g.ocrbench_score(pred, s.metadata.get("raw_answers") or s.answers, s.category)
+        return g.choice_score(pred, s.choices or [], str(s.metadata.get("answer_letter") or ""))
+    return rule
+
+
+GENERAL_RULES = {"mmsearch": _general("mmsearch"), "docvqa": _general("docvqa"),
+                 "ocrbench": _general("ocrbench"), "mmbench": _general("choice"),
+                 "ai2d": _general("choice"), "mathvista": _mathvista}
 
 
 def harmonic_mean(values: Sequence[float]) -> float:
@@ -281,6 +313,7 @@ def official_summary(samples: Iterable[Sample], predictions: Mapping[str, str | 
     per: dict[str, list[float]] = defaultdict(list)
     by_split: dict[str, list[float]] = defaultdict(list)
     no_rule: dict[str, int] = defaultdict(int)
+    circular: dict[str, dict[str, list[float]]] = defaultdict(dict)
     for s in samples:
         if s.id not in predictions:
             continue
@@ -289,9 +322,16 @@ def official_summary(samples: Iterable[Sample], predictions: Mapping[str, str | 
             no_rule[s.source] += 1
             continue
         per[s.source].append(score)
+        if "circular_group" in s.metadata:
+            circular[s.source].setdefault(str(s.metadata["circular_group"]), []).append(score)
         if s.source == "infoseek":
             by_split[infoseek_split(s)].append(score)
     out: dict = {src: {"accuracy": 100 * mean(v), "n": len(v)} for src, v in per.items()}
+    for src, groups in circular.items():
+        from deepmmsearch.data.scoring_general import group_min
+
+        worst = group_min(groups)
+        out[src].update(circular_accuracy=100 * mean(worst), n_groups=len(worst))
     if by_split:
         out["infoseek"].update(infoseek_final(by_split))
     for src, n in no_rule.items():

@@ -51,10 +51,16 @@ class JudgeStats(Record):
     n_correct: int = 0
     n_unparseable: int = 0
     n_missing: int = 0  # no verdict at all from this judge
+    score_sum: float = 0.0  # sum of graded verdicts' scores (MM-Vet's grader gives 0..1)
 
     @property
     def accuracy(self) -> float | None:
         return self.n_correct / self.n_graded if self.n_graded else None
+
+    @property
+    def mean_score(self) -> float | None:
+        """The mean verdict score: MM-Vet's official number when graded with ``mode: mmvet``."""
+        return self.score_sum / self.n_graded if self.n_graded else None
 
 
 @dataclass
@@ -105,6 +111,7 @@ def judge_stats(records: Sequence[EvalRecord], judge: str) -> JudgeStats:
         else:
             s.n_graded += 1
             s.n_correct += int(v.correct)
+            s.score_sum += float(v.score if v.score is not None else v.correct)
     return s
 
 
@@ -129,6 +136,9 @@ def cell_metrics(records: Sequence[EvalRecord], judges: Iterable[str]) -> CellMe
         m.official, m.n_official = statistics.fmean(official), len(official)
         m.official_metric = next(r.official_metric for r in records if r.official is not None)
         m.official_splits, m.official_hmean = _split_scores(records)
+        groups = _circular_groups(records)
+        if groups:  # MMBench: a question passes only when every rotation of its options does
+            m.official, m.n_official = statistics.fmean(groups), len(groups)
     patterns = Counter(tool_pattern(r.trajectory) for r in records)
     m.tool_use = {p: patterns[p] / len(records) for p in TOOL_PATTERNS}
     m.text_search_hist = dict(sorted(Counter(n_text_searches(r.trajectory) for r in records).items()))
@@ -157,6 +167,16 @@ def cell_metrics(records: Sequence[EvalRecord], judges: Iterable[str]) -> CellMe
     m.total_wall_s = sum(walls)
     m.stop_reasons = dict(Counter(r.trajectory.stop_reason or "none" for r in records))
     return m
+
+
+def _circular_groups(records: Sequence[EvalRecord]) -> list[float]:
+    """Per ``circular_group`` (sample metadata), the worst official score of its members."""
+    groups: dict[str, list[float]] = {}
+    for r in records:
+        group = r.trajectory.metadata.get("circular_group")
+        if group is not None and r.official is not None:
+            groups.setdefault(str(group), []).append(r.official)
+    return [min(v) for v in groups.values()]
 
 
 def _split_scores(records: Sequence[EvalRecord]) -> tuple[dict[str, float], float | None]:

@@ -4,7 +4,9 @@ Writes, into ``--out`` (default: ``RUN_DIR/report`` for one run, ``runs/report``
 
 - ``table1.md`` / ``table1.csv``: accuracy (primary judge, %) per dataset and the unweighted
   average, one row per run x workflow — the paper's Table 1; several runs side by side;
-- ``report.md``: Table 1, official scores, every judge's accuracy and their agreement (Cohen's
+- ``table2.md`` / ``table2.csv``: the paper's Table 2 (general VQA without search: per set, the
+  ``base`` and ``trained`` workflows' score and the difference), when both labels are present;
+- ``report.md``: Table 1, official scores, Table 2, every judge's accuracy and their agreement (Cohen's
   kappa, unparseable counts), tool use, cost and latency, the ablations (each workflow against its
   baseline), the comparison of runs along a varying tag (e.g. the SFT search ratio), and a few
   rendered trajectories;
@@ -36,6 +38,7 @@ from deepmmsearch.eval.tables import (
     seed_groups,
     seeds_table,
     table1,
+    table2,
     tag_table,
     tool_use_table,
     varying_tag,
@@ -43,7 +46,7 @@ from deepmmsearch.eval.tables import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunData", "load_run", "md_table", "official_table", "table1", "write_report"]
+__all__ = ["RunData", "load_run", "md_table", "official_table", "table1", "table2", "write_report"]
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -74,7 +77,14 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, 
              _section("Table 1: accuracy (%)", t1,
                       "Primary judge: " + ", ".join(f"{r.name}: {r.primary}" for r in runs)
                       + ". avg is the unweighted mean over the datasets (* = some missing)."),
-             _section("Official scores (%)", official_table(runs))]
+             _section("Official scores (%)", official_table(runs)),
+             _section("Table 2: without search, base against trained (%)", table2(runs),
+                      "Official metric where the set has one (MMBench: circular), else the "
+                      "primary judge's mean score; difference in points.")]
+    t2 = table2(runs)
+    if t2 is not None:
+        (out / "table2.md").write_text(md_table(*t2), encoding="utf-8")
+        (out / "table2.csv").write_text(csv_text(*t2), encoding="utf-8")
     for group in seed_groups(runs):
         parts.append(_section(f"{group[0].name}: accuracy over seeds (mean ± std, %)",
                               seeds_table(group)))

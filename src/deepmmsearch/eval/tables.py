@@ -276,3 +276,36 @@ def seeds_table(group: Sequence[RunData]) -> tuple[list[str], list[list[Any]]]:
         rows.append([group[0].name, wf, ", ".join(str(r.seed) for r in group), _mean_std(avgs),
                      *(_mean_std(v) for v in per_ds)])
     return headers, rows
+
+
+def _cell_score(run: RunData, dataset: str, wf: str, judge: str | None) -> tuple[float | None, str]:
+    """A cell's Table 2 score: the official metric when the dataset has one, else the judge's
+    mean verdict score (accuracy for a yes/no judge, MM-Vet's 0..1 grade for ``mode: mmvet``)."""
+    c = run.cell(dataset, wf)
+    if c is None:
+        return None, "-"
+    if c.official is not None:
+        return c.official, str(c.official_metric)
+    j = judge or run.primary
+    stats = c.judges.get(j)
+    return (stats.mean_score if stats else None), f"judge {j}"
+
+
+def table2(runs: Sequence[RunData], base: str = "base", trained: str = "trained",
+           judge: str | None = None) -> tuple[list[str], list[list[Any]]] | None:
+    """The paper's Table 2: per dataset, the base model's score, the trained model's and the
+    difference (points). ``base`` / ``trained`` are workflow labels, looked up in every run (the
+    two may sit in one run or in two); None when either is missing."""
+    where = {label: next(((r, label) for r in runs for w in r.workflows if w["label"] == label), None)
+             for label in (base, trained)}
+    if where[base] is None or where[trained] is None:
+        return None
+    (rb, _), (rt, _) = where[base], where[trained]
+    rows = []
+    for d in all_datasets([rb, rt]):
+        b, metric = _cell_score(rb, d, base, judge)
+        t, metric_t = _cell_score(rt, d, trained, judge)
+        diff = None if b is None or t is None else t - b
+        rows.append([d, metric if metric != "-" else metric_t, pct(b), pct(t),
+                     "-" if diff is None else f"{100 * diff:+.2f}"])
+    return ["dataset", "metric", base, trained, "difference"], rows

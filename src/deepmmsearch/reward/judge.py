@@ -27,6 +27,12 @@ from typing import Any, Protocol, runtime_checkable
 from deepmmsearch.data.scoring import parse_numbers, squad_normalize
 from deepmmsearch.protocol import is_give_up
 from deepmmsearch.registry import ComponentSpec, ConfigError
+from deepmmsearch.reward.bench_prompts import (
+    BROWSECOMP_GRADER,
+    MMVET_GRADER,
+    parse_browsecomp_reply,
+    parse_mmvet_reply,
+)
 from deepmmsearch.types import Message, Verdict
 
 log = logging.getLogger(__name__)
@@ -168,6 +174,9 @@ def parse_reward_reply(text: str) -> tuple[bool | None, str]:
 
 
 _SECRET_KEYS = ("key", "token", "secret", "password")
+# eval: E.5; reward: E.6; browsecomp / mmvet: those benchmarks' graders (reward/bench_prompts.py)
+MODES = ("eval", "reward", "browsecomp", "mmvet")
+BENCH_GRADERS = {"browsecomp": BROWSECOMP_GRADER, "mmvet": MMVET_GRADER}
 
 
 def _identity(spec: ComponentSpec) -> dict[str, Any]:
@@ -192,8 +201,8 @@ class LLMJudge:
         from deepmmsearch.prompts import PromptSet, get_prompts
         from deepmmsearch.registry import POLICY
 
-        if mode not in ("eval", "reward"):
-            raise ConfigError(f"llm judge: mode must be 'eval' or 'reward', got {mode!r}")
+        if mode not in MODES:
+            raise ConfigError(f"llm judge: mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.mode = mode
         self.prompts = prompts if isinstance(prompts, PromptSet) else get_prompts(str(prompts))
         if hasattr(policy, "generate"):
@@ -217,6 +226,9 @@ class LLMJudge:
 
     def render(self, question: str, prediction: str, answers: Sequence[str]) -> str:
         refs = " | ".join(answers)
+        if self.mode in BENCH_GRADERS:
+            return BENCH_GRADERS[self.mode].format(question=question, references=refs,
+                                                   candidate=prediction)
         if self.mode == "eval":
             return self.prompts.judge_eval.format(question=question, references_for_prompt=refs,
                                                   candidate=prediction)
@@ -224,7 +236,14 @@ class LLMJudge:
                                                 candidate=prediction)
 
     def parse(self, raw: str) -> Verdict:
-        if self.mode == "eval":
+        if self.mode == "mmvet":
+            score = parse_mmvet_reply(raw)
+            return Verdict(None if score is None else score >= 0.5, self.name, raw=raw,
+                           reason="" if score is not None else "unparseable judge reply",
+                           score=score)
+        if self.mode == "browsecomp":
+            correct, reason = parse_browsecomp_reply(raw)
+        elif self.mode == "eval":
             correct, reason = parse_eval_reply(raw), ""
         else:
             correct, reason = parse_reward_reply(raw)
