@@ -223,6 +223,7 @@ DATASET = Registry(
         "mmbench": "deepmmsearch.data.benchmarks.general:load_mmbench",
         "ai2d": "deepmmsearch.data.benchmarks.general:load_ai2d",
         "docvqa": "deepmmsearch.data.benchmarks.general:load_docvqa",
+        "infovqa": "deepmmsearch.data.benchmarks.general:load_infovqa",
         "ocrbench": "deepmmsearch.data.benchmarks.general:load_ocrbench",
         "mathvista": "deepmmsearch.data.benchmarks.general:load_mathvista",
         "mmvet": "deepmmsearch.data.benchmarks.general:load_mmvet",

@@ -278,6 +278,7 @@ def _general(name: str):
 
 
 GENERAL_RULES = {"mmsearch": _general("mmsearch"), "docvqa": _general("docvqa"),
+                 "infovqa": _general("docvqa"),
                  "ocrbench": _general("ocrbench"), "mmbench": _general("choice"),
                  "ai2d": _general("choice"), "mathvista": _mathvista}
 

@@ -113,7 +113,7 @@ class JudgePanel:
 
 OFFICIAL_METRICS = {"okvqa": "vqa_accuracy", "aokvqa": "aokvqa_direct", "infoseek": "infoseek",
                     "evqa": "evqa_exact_match", "dynvqa": "token_recall", "fvqa": "exact_match",
-                    "mmsearch": "end2end_f1", "docvqa": "anls", "ocrbench": "ocrbench_contains",
+                    "mmsearch": "end2end_f1", "docvqa": "anls", "infovqa": "anls", "ocrbench": "ocrbench_contains",
                     "mmbench": "circular_choice", "ai2d": "choice_accuracy",
                     "mathvista": "mathvista_rule"}
 

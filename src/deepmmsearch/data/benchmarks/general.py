@@ -18,7 +18,8 @@ letter in ``metadata["answer_letter"]``.
 - ``docvqa``: DocVQA (Mathew et al., 2021): the RRC JSON ``{"data": [{questionId, question,
   image: "documents/....png", docId, answers}]}`` (images relative to the JSON's folder, or
   ``image_root``), or the Hugging Face ``lmms-lab/DocVQA`` parquet (``image`` as bytes). Test
-  answers are private. Official metric: ANLS.
+  answers are private. Official metric: ANLS. ``infovqa`` (InfographicVQA, the paper's seventh
+  Table 2 set) reads the same layout.
 - ``ocrbench``: OCRBench (Liu et al., 2024): ``OCRBench.json``, a list of ``{dataset_name, id,
   image_path, question, answers (text or list), type}``, or the parquet / TSV copies with
   ``dataset``, ``question``, ``answer(s)``, ``question_type``, ``image``.
@@ -186,23 +187,35 @@ def load_ai2d(p: Path, col: Collector, *, cache_dir: str | None = None,
 # --- DocVQA ------------------------------------------------------------------------------------
 
 
-@benchmark_loader("docvqa", "DocVQA file")
-def load_docvqa(p: Path, col: Collector, *, cache_dir: str | None = None,
-                image_root: str | None = None, check_images: bool = True) -> Rows:
-    """Load DocVQA (RRC JSON or lmms-lab parquet)."""
-    store, files = _store_and_files("docvqa", cache_dir, image_root, p, check_images)
+def _doc_rows(source: str, p: Path, col: Collector, cache_dir: str | None,
+              image_root: str | None, check_images: bool) -> Rows:
+    store, files = _store_and_files(source, cache_dir, image_root, p, check_images)
     col.require_answers = "test" not in p.name
-    for n, (where, row) in enumerate(iter_table(p, col, "DocVQA file")):
+    for n, (where, row) in enumerate(iter_table(p, col, f"{source} file")):
         if not isinstance(row.get("question"), str):
             col.bad(where, "no question")
             continue
         sample = Sample(id=str(row.get("questionId", n)), question=row["question"].strip(),
-                        answers=str_list(row.get("answers")), source="docvqa",
+                        answers=str_list(row.get("answers")), source=source,
                         split=str(row.get("data_split") or p.stem), search_required=False,
                         metadata={"doc_id": row.get("docId"),
                                   "question_types": row.get("question_types")})
         sample.image, why = _image(row.get("image"), store, files)
         yield where, sample, why
+
+
+@benchmark_loader("docvqa", "DocVQA file")
+def load_docvqa(p: Path, col: Collector, *, cache_dir: str | None = None,
+                image_root: str | None = None, check_images: bool = True) -> Rows:
+    """Load DocVQA (RRC JSON or lmms-lab parquet)."""
+    return _doc_rows("docvqa", p, col, cache_dir, image_root, check_images)
+
+
+@benchmark_loader("infovqa", "InfographicVQA file")
+def load_infovqa(p: Path, col: Collector, *, cache_dir: str | None = None,
+                 image_root: str | None = None, check_images: bool = True) -> Rows:
+    """Load InfographicVQA (the DocVQA layout: RRC JSON or lmms-lab parquet)."""
+    return _doc_rows("infovqa", p, col, cache_dir, image_root, check_images)
 
 
 # --- OCRBench ----------------------------------------------------------------------------------
