@@ -72,7 +72,57 @@ def test_six_benchmarks_table_with_official_scores(tmp_path, fixtures_dir):
     assert orows[0][2 + 2] == "-" and "vqa_accuracy" in orows[0][2 + 4]
 
 
-@pytest.mark.parametrize("name", ["paper_table1.yaml", "simweb_small.yaml"])
+@pytest.mark.parametrize("name", ["paper_table1.yaml", "simweb_small.yaml", "peers_2026.yaml",
+                                  "table2_no_search.yaml"])
 def test_shipped_configs_validate(name, capsys):
     assert cli_main(["validate", str(REPO / "configs" / "eval" / name)]) == 0
     assert "OK (eval)" in capsys.readouterr().out
+
+
+def test_shipped_suite_configs_cover_the_sets():
+    peers = load_config(path=str(REPO / "configs/eval/peers_2026.yaml"))
+    names = {d.loader.name for d in peers.datasets}
+    assert {"fvqa", "infoseek", "simplevqa", "mmsearch", "livevqa", "browsecomp_vl",
+            "mmsearch_plus"} <= names
+    assert {j.options.get("mode") for j in peers.judges if j.name == "llm"} == {"eval", "browsecomp"}
+    t2 = load_config(path=str(REPO / "configs/eval/table2_no_search.yaml"))
+    assert [d.loader.name for d in t2.datasets] == ["ocrbench", "mmvet", "ai2d", "mathvista",
+                                                    "mmbench", "docvqa", "infovqa"]
+    assert [(w.kind, w.name) for w in t2.workflows] == [("direct", "base"), ("direct", "trained")]
+
+
+def test_report_renders_table2_base_against_trained(tmp_path):
+    pytest.importorskip("pyarrow")
+    from deepmmsearch.eval.report import write_report
+    from deepmmsearch.eval.tables import table2
+
+    b = BENCH
+    base = {"*": [f"{R}<answer>no idea</answer>"], "0": [f"{R}<answer>A</answer>"],
+            "2": [f"{R}<answer>J Smith</answer>"]}  # scripts are keyed by sample id
+    trained = {**base, "2": [f"{R}<answer>J. Smith</answer>"], "0": [f"{R}<answer>B</answer>"]}
+    cfg = load_config(data={
+        "stage": "eval", "name": "t2", "out": str(tmp_path / "run"), "progress": False,
+        "agent": {"policy": {"name": "scripted", "scripts": base}},
+        "datasets": [
+            {"label": "AI2D", "loader": {"name": "ai2d", "path": str(b / "ai2d/test.parquet"),
+                                         "cache_dir": str(tmp_path / "img")}},
+            {"label": "DocVQA", "loader": {"name": "docvqa", "path": str(b / "docvqa/val_v1.0.json")}},
+            {"label": "MMBench", "loader": {"name": "mmbench", "path": str(b / "mmbench/MMBench_DEV_EN.tsv"),
+                                            "cache_dir": str(tmp_path / "img")}}],
+        "workflows": [{"kind": "direct", "label": "base"},
+                      {"kind": "direct", "label": "trained",
+                       "policy": {"name": "scripted", "scripts": trained}}],
+        "judges": ["rule"],
+    }, expect="eval")
+    run_dir = run_eval(cfg).run_dir
+    headers, rows = table2([load_run(run_dir)])
+    assert headers == ["dataset", "metric", "base", "trained", "difference"]
+    by = {r[0]: r for r in rows}
+    # AI2D: 1 of 2 right for both (id "0": the base says A = larva, right; trained says B, wrong;
+    # id "1": neither); DocVQA: ANLS of "J Smith" (0.875) against "J. Smith" (1) on question 2
+    assert by["AI2D"][1:] == ["choice_accuracy", "50.00", "0.00", "-50.00"]
+    assert by["DocVQA"][1:] == ["anls", "43.75", "50.00", "+6.25"]
+    # MMBench: circular groups; the scripts answer "B" only to index 0 (1 of 4 rotations): 0 groups
+    assert by["MMBench"][1] == "circular_choice" and by["MMBench"][2] == "0.00"
+    out = write_report([run_dir], tmp_path / "report", figures=False, examples=0)
+    assert "Table 2" in (out / "report.md").read_text() and (out / "table2.csv").is_file()
