@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from make_benchmark_fixtures import ROOT, jsonl, png, write  # noqa: E402
+from make_benchmark_fixtures import ROOT, jsonl, png, write
 
-from deepmmsearch.data.benchmarks.search2026 import encrypt  # noqa: E402
+from deepmmsearch.data.benchmarks.search2026 import encrypt
 
 
 def _parquet(rows: list[dict], path: Path) -> None:

@@ -214,9 +214,9 @@ def test_llm_judge_grader_modes():
 
     from deepmmsearch.registry import JUDGE
 
+    reply = "extracted_final_answer: USA\nreasoning: ok\ncorrect: yes"
     bc = JUDGE.build({"name": "llm", "mode": "browsecomp", "shortcut": False,
-                      "policy": {"name": "scripted", "turns": ["extracted_final_answer: USA\n"
-                                                              "reasoning: ok\ncorrect: yes"]}})
+                      "policy": {"name": "scripted", "turns": [reply]}})
     assert "[correct_answer]: United States" in bc.render("Q?", "USA", ["United States"])
     v = asyncio.run(bc.judge("Q?", "USA", ["United States"]))
     assert v.correct is True
