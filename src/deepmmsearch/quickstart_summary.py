@@ -225,6 +225,72 @@ def example(run: RunData, label: str) -> EvalRecord | None:
     return next((r for r in recs if crop_and_text(r)), recs[0] if recs else None)
 
 
+def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+def plot_training(cfg: Any, run: RunData, path: Path) -> Path | None:
+    """``training.png``: SFT loss against SFT steps and GRPO reward against GRPO steps, each
+    with the held-out accuracy the evaluation measured at the end of the stage (search-required
+    and search-free, step 0 of GRPO being the SFT model)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sft_log = [r for r in _jsonl_rows(Path(cfg.stage_config("sft").out) / "train_log.jsonl")
+               if "loss" in r and "step" in r]
+    grpo_log = [r for r in _jsonl_rows(Path(cfg.stage_config("grpo").out) / "metrics.jsonl")
+                if "reward" in r]
+    if not sft_log and not grpo_log:
+        return None
+    cs = cells(run)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    if sft_log:
+        steps = [r["step"] for r in sft_log]
+        a.plot(steps, [r["loss"] for r in sft_log], color="tab:blue", label="train loss")
+        a.set_xlabel("SFT step")
+        a.set_ylabel("train loss (model tokens)")
+        acc = a.twinx()
+        for kind, colour in (("search", "tab:green"), ("free", "tab:orange")):
+            c = cs.get(ROLES["sft"], {}).get(kind)
+            if c is not None and c.accuracy is not None:
+                acc.plot([0, steps[-1]], [0, 100 * c.accuracy], "o--", color=colour,
+                         label=f"held-out {'search-required' if kind == 'search' else 'search-free'}")
+        acc.set_ylim(0, 100)
+        acc.set_ylabel("held-out accuracy (%)")
+        acc.legend(loc="center right", fontsize=8)
+        a.set_title("SFT")
+    if grpo_log:
+        steps = [r.get("step", i + 1) for i, r in enumerate(grpo_log)]
+        b.plot(steps, [r["reward"] for r in grpo_log], color="tab:blue", alpha=0.6, label="reward")
+        b.set_xlabel("GRPO step")
+        b.set_ylabel("mean rollout reward")
+        acc = b.twinx()
+        for kind, colour in (("search", "tab:green"), ("free", "tab:orange")):
+            start = cs.get(ROLES["sft"], {}).get(kind)
+            end = cs.get(ROLES["grpo"], {}).get(kind)
+            if start and end and start.accuracy is not None and end.accuracy is not None:
+                acc.plot([0, steps[-1]], [100 * start.accuracy, 100 * end.accuracy], "o--",
+                         color=colour, label=f"held-out {'search-required' if kind == 'search' else 'search-free'}")
+        acc.set_ylim(0, 100)
+        acc.set_ylabel("held-out accuracy (%)")
+        acc.legend(loc="center right", fontsize=8)
+        b.set_title("GRPO (step 0: the SFT model)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def write_summary(cfg: Any, stages: Sequence[Any], report_dir: Path, total: float,
                   threads: int | None = None) -> Path:
     """Write ``quickstart.md`` and ``quickstart.json`` into ``cfg.out``; returns the .md path."""
@@ -254,6 +320,9 @@ def write_summary(cfg: Any, stages: Sequence[Any], report_dir: Path, total: floa
         ("Full report (Table 1, ablations, tool-use figures, trajectories): "
          f"[{report_dir / 'report.md'}]({(report_dir / 'report.md').resolve()})\n"),
     ]
+    figure = plot_training(cfg, run, out / "training.png")
+    if figure is not None:
+        parts += ["## Training curves\n", f"![SFT loss and GRPO reward, held-out accuracy]({figure.name})\n"]
     if ex is not None:
         parts += [f"## One trajectory ({ex.workflow})\n", "```text\n" + trajectory_text(ex) + "\n```\n"]
     md = out / "quickstart.md"

@@ -100,9 +100,10 @@ def test_report_and_summary(run):
     assert "ablations" in text and "Example trajectories" in text
     summary = json.loads((run / "quickstart.json").read_text())
     assert [g["goal"].split(" ")[0] for g in summary["goals"]] == [
-        "whole", "SFT", "GRPO", "direct", "crop", "direct"]
+        "whole", "SFT", "GRPO", "GRPO", "direct", "crop", "one", "direct"]
     md = (run / "quickstart.md").read_text()
     assert "## Goals" in md and "report.md" in md
+    assert "training.png" in md and (run / "training.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_second_run_reuses_finished_stages(run, capsys):
