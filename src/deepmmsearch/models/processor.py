@@ -111,6 +111,7 @@ class ImageEncoder:
         self.max_bytes = max_bytes  # a 7B-sized image (1280 tokens) is ≈ 24 MB of fp32 pixels
         self._bytes = 0
         self._cache: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._sizes: dict[str, tuple[int, int]] = {}  # path -> (height, width) as displayed
 
     def _one(self, path: str) -> tuple[Any, Any]:
         hit = self._cache.get(path)
@@ -142,14 +143,19 @@ class ImageEncoder:
             if hit is not None:
                 counts.append(int(hit[1][0].prod()) // int(self.image_processor.merge_size) ** 2)
                 continue
-            try:
-                with Image.open(p) as im:
-                    w, h = im.size
-                    if im.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF rotation by 90°
-                        w, h = h, w
-            except (OSError, ValueError) as exc:
-                raise ImageLoadError(f"cannot read image {p}: {exc}") from None
-            counts.append(image_token_count(self.image_processor, h, w))
+            size = self._sizes.get(p)
+            if size is None:  # a scene is shared by several questions: read its header once
+                try:
+                    with Image.open(p) as im:
+                        w, h = im.size
+                        if im.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF rotation by 90°
+                            w, h = h, w
+                except (OSError, ValueError) as exc:
+                    raise ImageLoadError(f"cannot read image {p}: {exc}") from None
+                size = (h, w)
+                if len(self._sizes) < 1 << 17:
+                    self._sizes[p] = size
+            counts.append(image_token_count(self.image_processor, *size))
         return counts
 
     def encode(self, paths: Sequence[str]) -> dict[str, Any]:
