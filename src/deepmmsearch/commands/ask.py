@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
+
+from deepmmsearch import jsontext
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     hook = None if args.json else print_event
     traj = asyncio.run(run_episode(ep, agent.policy, agent.toolbox, on_event=hook))
     if args.json:
-        print(json.dumps(traj.to_dict(), ensure_ascii=False, indent=2))
+        print(jsontext.dumps(traj.to_dict(), indent=2))
     if args.out:
         with open(args.out, "a", encoding="utf-8") as fh:
             fh.write(traj.to_json() + "\n")

@@ -16,6 +16,8 @@ import json
 import sys
 from typing import Any
 
+from deepmmsearch import jsontext
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                    f"{d.get('path', args.out)}"
                    + (f" ({len(d['skipped'])} skipped)" if d.get("skipped") else ""))
     if args.json:
-        print(json.dumps(_as_dict(info), ensure_ascii=False, indent=2))
+        print(jsontext.dumps(_as_dict(info), indent=2))
     else:
         print(summary)
     return 0

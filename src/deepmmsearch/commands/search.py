@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from typing import Any
+
+from deepmmsearch import jsontext
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = {**extra, "index": args.index, "k": args.k, "latency_ms": round(ms, 2),
                "hits": [h.to_dict() for h in hits]}
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print(jsontext.dumps(out, indent=2))
         return 0
     if not hits:
         print(f"no results ({ms:.1f} ms)")

@@ -28,6 +28,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import IO, Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.eval.records import EvalRecord
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ def write_json(path: str | Path, data: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.write_text(jsontext.dumps(data, indent=2, default=str), encoding="utf-8")
     os.replace(tmp, path)
 
 

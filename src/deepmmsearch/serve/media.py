@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 from deepmmsearch.serve.security import ApiError
 
+MAX_REL_CHARS = 1024
+MAX_REL_PARTS = 64
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,",
                        re.IGNORECASE)
@@ -119,12 +121,14 @@ class FileRoots:
         missing = ApiError(404, "no such file", code="not_found")
         if base is None or not rel or "\x00" in rel or rel.startswith(("/", "\\")):
             raise missing
+        if len(rel) > MAX_REL_CHARS or rel.count("/") >= MAX_REL_PARTS:
+            raise missing  # deeper or longer than any served file: not worth a system call
         try:
             target = (base / rel).resolve()
-        except (OSError, RuntimeError):
+            if not target.is_relative_to(base) or target.suffix.lower() not in IMAGE_SUFFIXES:
+                raise missing
+            if not target.is_file():
+                raise missing
+        except (OSError, RuntimeError, ValueError):  # name too long, loops, odd bytes
             raise missing from None
-        if not target.is_relative_to(base) or target.suffix.lower() not in IMAGE_SUFFIXES:
-            raise missing
-        if not target.is_file():
-            raise missing
         return target

@@ -10,15 +10,16 @@ records to a queue that the web page's SSE stream and the OpenAI stream read.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.agent.loop import Event, run_episode
 from deepmmsearch.agent.runtime import Agent, build_agent
+from deepmmsearch.agent.state import is_source_url
 from deepmmsearch.serve.media import FileRoots, ImageStore, decode_data_url
 from deepmmsearch.serve.security import ApiError, RemoteImageFetcher, Slots
 from deepmmsearch.serve.settings import ServeConfig
@@ -26,6 +27,11 @@ from deepmmsearch.types import Trajectory
 
 log = logging.getLogger(__name__)
 _END = object()
+
+
+def _file_name(path: Any) -> str | None:
+    """The last part of a server path (clients never see where the server keeps its files)."""
+    return Path(path).name or None if isinstance(path, str) and path else None
 
 
 @dataclass
@@ -131,7 +137,10 @@ class AgentService:
 
     async def run(self, question: str, image: Path | None) -> Trajectory:
         """Run one episode to the end under a slot (429 when none is free)."""
-        live = self.start(question, image, self.slots.acquire())
+        return await self.finish(self.start(question, image, self.slots.acquire()))
+
+    async def finish(self, live: LiveRun) -> Trajectory:
+        """Wait for a started episode's result (cancelled if the caller is cancelled)."""
         try:
             async for _ in self.events(live):
                 pass
@@ -152,16 +161,23 @@ class AgentService:
     # -- presentation (URLs instead of server paths, for the page) ---------------------------
 
     def present_turn(self, turn: dict[str, Any]) -> dict[str, Any]:
+        """A turn for a client: file URLs added, the server's own paths cut to file names."""
         out = dict(turn)
         call = out.get("tool_call")
         if call:
             out["tool_call"] = {**call, "crop_url": self.roots.url_for(call.get("crop_path")),
-                                "boxed_url": self.roots.url_for(call.get("boxed_path"))}
+                                "boxed_url": self.roots.url_for(call.get("boxed_path")),
+                                "crop_path": _file_name(call.get("crop_path")),
+                                "boxed_path": _file_name(call.get("boxed_path"))}
         return out
 
     def present_trajectory(self, traj: dict[str, Any]) -> dict[str, Any]:
+        """A trajectory for a client: no absolute server path, only http(s)/doc: sources."""
         out = dict(traj)
         out["image_url"] = self.roots.url_for(traj.get("image"))
+        out["image"] = _file_name(traj.get("image"))
+        out["sources"] = [u for u in traj.get("sources") or []
+                          if isinstance(u, str) and is_source_url(u)]
         out["turns"] = [self.present_turn(t) for t in traj.get("turns") or []]
         return out
 
@@ -173,5 +189,5 @@ class AgentService:
             data = self.present_turn(event.data)
         else:
             data = dict(event.data)
-        payload = json.dumps({"episode_id": event.episode_id, **data}, ensure_ascii=False)
+        payload = jsontext.dumps({"episode_id": event.episode_id, **data})
         return f"event: {event.kind}\ndata: {payload}\n\n"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.registry import ConfigError, missing_dependency
 from deepmmsearch.tools.base import ToolError
 from deepmmsearch.tools.text.snippets import best_passage, query_words, s_stem, term_variants
@@ -164,7 +165,7 @@ def _build_bm25s(rows: Iterator[tuple[str, ...]], out: Path) -> int:
     offsets = [0]
     with (out / "docs.jsonl").open("wb") as fh:
         for doc_id, title, text, url, date in rows:
-            line = json.dumps([doc_id, title, text, url, date], ensure_ascii=False).encode() + b"\n"
+            line = jsontext.dumps([doc_id, title, text, url, date]).encode() + b"\n"
             fh.write(line)
             offsets.append(offsets[-1] + len(line))
             texts.append(f"{title}\n{title}\n{text}")  # the title counts twice (tantivy: boost 2)
@@ -211,7 +212,7 @@ def build_index(corpus_jsonl: str | Path, out_dir: str | Path, engine: str = "ta
             n = _build_bm25s(rows, tmp)
         info = IndexInfo(path=str(out), engine=engine, n_docs=n, build_s=time.perf_counter() - t0,
                          size_bytes=_dir_size(tmp), corpus=str(corpus_jsonl), created=time.time())
-        (tmp / META_FILE).write_text(json.dumps(info.to_dict(), indent=2), encoding="utf-8")
+        (tmp / META_FILE).write_text(jsontext.dumps(info.to_dict(), indent=2), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)

@@ -24,6 +24,7 @@ import os
 import re
 from typing import Any
 
+from deepmmsearch.jsontext import scrub
 from deepmmsearch.registry import ConfigError
 from deepmmsearch.tools.base import ToolError
 from deepmmsearch.tools.http import HttpClient, RetryPolicy, register_secret
@@ -38,7 +39,7 @@ def clean_text(value: Any) -> str:
     """Plain text from an API string that may hold HTML tags (<strong>) or entities."""
     if not isinstance(value, str):
         return ""
-    return " ".join(html.unescape(_TAG.sub("", value)).split())
+    return " ".join(scrub(html.unescape(_TAG.sub("", value))).split())
 
 
 def read_key(env: str, backend: str, *, required: bool = True) -> str | None:
