@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from deepmmsearch import jsontext
+from deepmmsearch.errors import UsageError
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -42,11 +43,33 @@ def print_event(event, stream=None) -> None:
             print(f"  source: {url}", file=stream)
 
 
+def check_image(path: str) -> None:
+    """UsageError unless ``path`` is a readable image file."""
+    from pathlib import Path
+
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"image not found: {p}")
+    if not p.is_file():
+        raise UsageError(f"{p} is not an image file (it is a directory or a device)")
+    try:
+        with Image.open(p) as im:
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UsageError(f"cannot read the image {p}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from deepmmsearch.agent.loop import run_episode
     from deepmmsearch.agent.runtime import build_agent
     from deepmmsearch.config import load_config
 
+    if not args.question.strip():
+        raise UsageError("the question is empty: ask something, e.g. ask -c CFG \"What is this?\"")
+    if args.image is not None:
+        check_image(args.image)
     cfg = load_config(args.config, args.overrides, expect="agent")
     agent = build_agent(cfg.agent)
     ep = agent.episode(args.question, args.image)

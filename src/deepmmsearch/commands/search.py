@@ -48,6 +48,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from deepmmsearch.errors import UsageError
+
+    if args.k < 1:
+        raise UsageError(f"-k must be at least 1, got {args.k}")
+    if getattr(args, "snippet_chars", 1) < 1:
+        raise UsageError(f"--snippet-chars must be at least 1, got {args.snippet_chars}")
     from deepmmsearch.tools.base import ToolError
 
     t0 = time.perf_counter()
