@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "text":
         from deepmmsearch.tools.text.bm25 import build_index
 
-        info = build_index(args.corpus, args.out, engine=args.engine,
+        info = build_index(args.corpus, args.out, engine=args.engine, allow_empty=False,
                            show_progress=not args.no_progress, overwrite=args.overwrite)
         summary = (f"indexed {info.n_docs} documents with {info.engine} in {info.build_s:.1f}s "
                    f"-> {info.path} ({info.size_bytes / 1e6:.1f} MB)")

@@ -222,12 +222,13 @@ def _dir_size(path: Path) -> int:
 
 def build_index(corpus_jsonl: str | Path, out_dir: str | Path, engine: str = "tantivy",
                 show_progress: bool = True, *, overwrite: bool = False, heap_mb: int = 512,
-                threads: int = 2) -> IndexInfo:
+                threads: int = 2, allow_empty: bool = True) -> IndexInfo:
     """Index a JSONL corpus into ``out_dir``; returns an :class:`IndexInfo`.
 
     The index is written to a temporary folder beside ``out_dir`` and moved into place when
     complete, so a failed build (bad row, full disk) leaves nothing half-written. An existing
-    ``out_dir`` is replaced only with ``overwrite=True``.
+    ``out_dir`` is replaced only with ``overwrite=True``. Duplicate document ids are an error;
+    so is an empty corpus when ``allow_empty`` is False (the CLI's choice).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown text index engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -247,7 +248,7 @@ def build_index(corpus_jsonl: str | Path, out_dir: str | Path, engine: str = "ta
             n = _build_tantivy(rows, tmp, heap_mb, threads)
         else:
             n = _build_bm25s(rows, tmp)
-        if n == 0:
+        if n == 0 and not allow_empty:
             raise IndexLoadError(f"{corpus_jsonl}: the corpus has no documents (one JSON object "
                                  "per line: id, title, text, url)")
         ids.check(corpus_jsonl)
