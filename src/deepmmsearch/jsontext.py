@@ -3,8 +3,8 @@
 A JSON document may hold a lone UTF-16 surrogate (``"\\ud800"``); ``json.loads`` turns it into a
 Python ``str`` that cannot be encoded as UTF-8, so ``json.dumps(..., ensure_ascii=False)``
 followed by a UTF-8 write raises ``UnicodeEncodeError``. :func:`dumps` writes such characters as
-``\\uXXXX`` escapes instead (every other character stays readable), so the text round-trips
-exactly through :func:`json.loads` and every file, socket or terminal accepts it. Every writer of
+``\\uXXXX`` escapes instead (every other character stays readable), so the text reads back
+exactly as ``json.dumps``'s all-ASCII form would, and every file, socket or terminal accepts it. Every writer of
 JSON lines, caches and server responses goes through :func:`dumps`; :func:`scrub` replaces lone
 surrogates with U+FFFD for text that goes to a tokenizer or a web page.
 """
