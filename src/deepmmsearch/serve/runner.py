@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +28,29 @@ from deepmmsearch.types import Trajectory
 
 log = logging.getLogger(__name__)
 _END = object()
+
+
+def _path_prefixes(roots: dict[str, Any]) -> list[tuple[str, str]]:
+    """(absolute folder + "/", what a client sees instead: "<root name>/"), longest first."""
+    out = {}
+    for name, root in roots.items():
+        for form in {str(Path(root).absolute()), str(Path(root).resolve())}:
+            out[form.rstrip(os.sep) + os.sep] = f"{name}/" if name else ""
+    return sorted(out.items(), key=lambda kv: -len(kv[0]))
+
+
+def _hide_paths(data: Any, prefixes: list[tuple[str, str]]) -> Any:
+    """``data`` with every server folder in every string replaced by its root's name."""
+    if isinstance(data, str):
+        for prefix, name in prefixes:
+            if prefix in data:
+                data = data.replace(prefix, name)
+        return data
+    if isinstance(data, dict):
+        return {k: _hide_paths(v, prefixes) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_hide_paths(v, prefixes) for v in data]
+    return data
 
 
 def _file_name(path: Any) -> str | None:
@@ -64,6 +88,7 @@ class AgentService:
             roots["runs"] = cfg.trajectories_dir
         roots.update({f"images{i}": r for i, r in enumerate(cfg.image_roots)})
         self.roots = FileRoots(roots)
+        self._hidden = _path_prefixes({**self.roots.roots, "": work})
         self.slots = Slots(cfg.max_concurrent)
         self.fetcher = fetcher or RemoteImageFetcher(
             max_bytes=cfg.max_upload_bytes, timeout_s=cfg.remote_timeout_s,
@@ -169,7 +194,7 @@ class AgentService:
                                 "boxed_url": self.roots.url_for(call.get("boxed_path")),
                                 "crop_path": _file_name(call.get("crop_path")),
                                 "boxed_path": _file_name(call.get("boxed_path"))}
-        return out
+        return _hide_paths(out, self._hidden)
 
     def present_trajectory(self, traj: dict[str, Any]) -> dict[str, Any]:
         """A trajectory for a client: no absolute server path, only http(s)/doc: sources."""
@@ -179,7 +204,7 @@ class AgentService:
         out["sources"] = [u for u in traj.get("sources") or []
                           if isinstance(u, str) and is_source_url(u)]
         out["turns"] = [self.present_turn(t) for t in traj.get("turns") or []]
-        return out
+        return _hide_paths(out, self._hidden)
 
     def present_event(self, event: Event) -> str:
         """One SSE message (``event: KIND`` + JSON data) for the web page."""
