@@ -227,3 +227,26 @@ def test_a_client_that_goes_away_frees_its_slot(make_server, tmp_path) -> None:
         assert srv.app.state.service.slots.in_flight == 1
     _wait_idle(srv)
     assert httpx.get(srv.url + "/healthz").json()["in_flight"] == 0
+
+
+def test_the_same_image_sent_at_once_is_saved_once(tmp_path) -> None:
+    import threading
+
+    store = media.ImageStore(tmp_path / "uploads", max_pixels=10**8)
+    data = png((1200, 900))
+    start, errors, paths = threading.Barrier(6), [], []
+
+    def save() -> None:
+        start.wait()
+        try:
+            paths.append(store.save(data))
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(paths)) == 1
+    assert [p.name for p in (tmp_path / "uploads").iterdir()] == [paths[0].name]

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import io
 import re
+import uuid
 import warnings
 from pathlib import Path
 from urllib.parse import quote
@@ -87,10 +88,13 @@ class ImageStore:
     def save(self, data: bytes) -> Path:
         image = decode_image(data, max_pixels=self.max_pixels)
         path = self.root / f"{hashlib.sha256(data).hexdigest()[:20]}.png"
-        if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            image.save(tmp, format="PNG")
-            tmp.replace(path)
+        if not path.exists():  # two requests with the same image: each writes its own temp file
+            tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp")
+            try:
+                image.save(tmp, format="PNG")
+                tmp.replace(path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return path
 
 
