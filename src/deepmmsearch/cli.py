@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if getattr(args, "_missing", None):
         parser.error(f"command {args.command!r} is not available in this build")
+    for stream in (sys.stdout, sys.stderr):  # text from the web may hold unprintable characters
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    from deepmmsearch.errors import UsageError
     from deepmmsearch.registry import ConfigError
 
     try:
@@ -73,9 +77,31 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        if args.verbose:
+            raise
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a user error of a kind the commands raise on bad input
+        if args.verbose or not _is_input_error(exc):
+            raise
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _is_input_error(exc: BaseException) -> bool:
+    """Errors that mean "your input is wrong" (dataset files, a busy run directory)."""
+    from deepmmsearch.data.benchmarks.base import DatasetError
+    from deepmmsearch.eval.store import RunDirBusy
+
+    return isinstance(exc, (DatasetError, RunDirBusy))
 
 
 if __name__ == "__main__":

@@ -237,9 +237,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file not found: {p}")
+    if not p.is_file():
+        raise ConfigError(f"{p} is not a file: give the path of a YAML config")
     try:
-        data = parse_yaml(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p} is not a text file (not UTF-8): give a YAML config") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {p}: {exc.strerror or exc}") from None
+    if not text.strip() or all(ln.lstrip().startswith("#") for ln in text.splitlines()
+                               if ln.strip()):
+        raise ConfigError(f"{p} is empty: a config needs at least a 'stage:' line")
+    try:
+        data = parse_yaml(text) or {}
+    except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a mapping")

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from deepmmsearch import jsontext
+
 SCHEMA_VERSION = 1
 
 ActionKind = Literal["answer", "text_search", "image_search", "invalid"]
@@ -41,7 +43,7 @@ class Record:
         return _asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return jsontext.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]):

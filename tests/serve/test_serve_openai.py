@@ -51,7 +51,9 @@ def test_models_and_completion(make_server, scene_image) -> None:
     assert "https://example.org/great-egret" in traj["sources"]
     crop = traj["turns"][0]["tool_call"]
     assert crop["kind"] == "image_search" and crop["box"] is not None
-    assert Path(crop["crop_path"]).is_file() and Path(crop["boxed_path"]).is_file()
+    assert crop["crop_path"] == "turn0_crop.png" and "/" not in crop["boxed_path"]  # no server path
+    assert crop["crop_url"].startswith("/api/files/artifacts/")
+    assert httpx.get(srv.url + crop["crop_url"]).content[:4] == b"\x89PNG"
     assert r.usage.completion_tokens > 0
     served = Path(srv.app.state.service.log_path).read_text().splitlines()
     assert len(served) == 1 and ANSWER in served[0]

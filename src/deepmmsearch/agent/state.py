@@ -74,6 +74,12 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
+def is_source_url(url: str) -> bool:
+    """True for an http(s) URL or a local index's ``doc:<id>``; False for javascript:, data:, ..."""
+    scheme, sep, _ = (url or "").strip().partition(":")
+    return bool(sep) and scheme.lower() in ("http", "https", "doc")
+
+
 class Episode:
     """One question, one image, one budget; see the module docstring."""
 
@@ -273,7 +279,10 @@ class Episode:
     # -- result ------------------------------------------------------------------------------
 
     def sources(self) -> list[str]:
-        """URLs of the hits the answer drew on: hits mentioning the answer, else the last call's."""
+        """URLs of the hits the answer drew on: hits mentioning the answer, else the last call's.
+
+        Only http(s) URLs and local ``doc:`` ids count: a ``javascript:`` or ``data:`` URL from a
+        hostile search hit never becomes a source."""
         calls = [t.tool_call for t in self.turns if t.tool_call and not t.tool_call.error]
         if not self.answer or not calls:
             return []
@@ -285,7 +294,7 @@ class Episode:
                     found.append(h.url)
         if not found:
             found = [h.url for h in calls[-1].hits[:3]]
-        return found
+        return [u for u in found if is_source_url(u)]
 
     def trajectory(self) -> Trajectory:
         return Trajectory(

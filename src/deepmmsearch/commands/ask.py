@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
+
+from deepmmsearch import jsontext
+from deepmmsearch.errors import UsageError
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -41,18 +43,40 @@ def print_event(event, stream=None) -> None:
             print(f"  source: {url}", file=stream)
 
 
+def check_image(path: str) -> None:
+    """UsageError unless ``path`` is a readable image file."""
+    from pathlib import Path
+
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"image not found: {p}")
+    if not p.is_file():
+        raise UsageError(f"{p} is not an image file (it is a directory or a device)")
+    try:
+        with Image.open(p) as im:
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UsageError(f"cannot read the image {p}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from deepmmsearch.agent.loop import run_episode
     from deepmmsearch.agent.runtime import build_agent
     from deepmmsearch.config import load_config
 
+    if not args.question.strip():
+        raise UsageError("the question is empty: ask something, e.g. ask -c CFG \"What is this?\"")
+    if args.image is not None:
+        check_image(args.image)
     cfg = load_config(args.config, args.overrides, expect="agent")
     agent = build_agent(cfg.agent)
     ep = agent.episode(args.question, args.image)
     hook = None if args.json else print_event
     traj = asyncio.run(run_episode(ep, agent.policy, agent.toolbox, on_event=hook))
     if args.json:
-        print(json.dumps(traj.to_dict(), ensure_ascii=False, indent=2))
+        print(jsontext.dumps(traj.to_dict(), indent=2))
     if args.out:
         with open(args.out, "a", encoding="utf-8") as fh:
             fh.write(traj.to_json() + "\n")

@@ -22,6 +22,8 @@ import json
 import sys
 from typing import Any
 
+from deepmmsearch import jsontext
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -96,7 +98,7 @@ def _run_load(args: argparse.Namespace, data) -> int:
     if args.write_ids:
         data.write_ids(args.write_ids)
     if args.json:
-        print(json.dumps(data.report.to_dict(), ensure_ascii=False, indent=2))
+        print(jsontext.dumps(data.report.to_dict(), indent=2))
         return 0
     print(data.report.summary())
     for msg in data.report.problems[:10]:
@@ -116,7 +118,7 @@ def _run_export(args: argparse.Namespace, data) -> int:
         path = write_verl(data.samples, args.out, prompts=args.prompts,
                           prompt_style=args.prompt_style, agent_name=args.agent_name,
                           images=args.images or "bytes")
-    print(json.dumps({"path": path, "rows": len(data)}) if args.json
+    print(jsontext.dumps({"path": path, "rows": len(data)}) if args.json
           else f"wrote {len(data)} rows to {path} ({args.format})")
     return 0
 
@@ -153,7 +155,7 @@ def _run_score(args: argparse.Namespace, data) -> int:
     if not scored:
         raise ConfigError(_nothing_scored(data, preds, summary))
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        print(jsontext.dumps(summary, indent=2))
         return 0
     for src, v in summary.items():
         if src.startswith("_"):

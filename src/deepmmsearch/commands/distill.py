@@ -9,7 +9,8 @@ the teacher and only re-samples from the journal (e.g. ``search_ratio=0.7 sft_di
 from __future__ import annotations
 
 import argparse
-import json
+
+from deepmmsearch import jsontext
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides, expect="distill")
     result = run_distill(cfg, run=not args.resample, progress=not args.no_progress)
     if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        print(jsontext.dumps(result.to_dict(), indent=2))
         return 0
     s = result.stats
     print(f"episodes: {s['episodes']} of {result.samples} samples "

@@ -7,7 +7,8 @@ one or more judges; see :mod:`deepmmsearch.eval.harness`. Prints the accuracy ta
 from __future__ import annotations
 
 import argparse
-import json
+
+from deepmmsearch import jsontext
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides, expect="eval")
     result = run_eval(cfg, out=args.out, force=args.force)
     if args.json:
-        print(json.dumps(result.summary, indent=2, ensure_ascii=False))
+        print(jsontext.dumps(result.summary, indent=2))
     else:
         print(md_table(*table1([load_run(result.run_dir)])))
         print(f"run directory: {result.run_dir} ({result.new} samples evaluated now, "

@@ -16,6 +16,8 @@ import json
 import sys
 from typing import Any
 
+from deepmmsearch import jsontext
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "text":
         from deepmmsearch.tools.text.bm25 import build_index
 
-        info = build_index(args.corpus, args.out, engine=args.engine,
+        info = build_index(args.corpus, args.out, engine=args.engine, allow_empty=False,
                            show_progress=not args.no_progress, overwrite=args.overwrite)
         summary = (f"indexed {info.n_docs} documents with {info.engine} in {info.build_s:.1f}s "
                    f"-> {info.path} ({info.size_bytes / 1e6:.1f} MB)")
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                    f"{d.get('path', args.out)}"
                    + (f" ({len(d['skipped'])} skipped)" if d.get("skipped") else ""))
     if args.json:
-        print(json.dumps(_as_dict(info), ensure_ascii=False, indent=2))
+        print(jsontext.dumps(_as_dict(info), indent=2))
     else:
         print(summary)
     return 0

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from typing import Any
+
+from deepmmsearch import jsontext
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -47,6 +48,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from deepmmsearch.errors import UsageError
+
+    if args.k < 1:
+        raise UsageError(f"-k must be at least 1, got {args.k}")
+    if getattr(args, "snippet_chars", 1) < 1:
+        raise UsageError(f"--snippet-chars must be at least 1, got {args.snippet_chars}")
     from deepmmsearch.tools.base import ToolError
 
     t0 = time.perf_counter()
@@ -66,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = {**extra, "index": args.index, "k": args.k, "latency_ms": round(ms, 2),
                "hits": [h.to_dict() for h in hits]}
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print(jsontext.dumps(out, indent=2))
         return 0
     if not hits:
         print(f"no results ({ms:.1f} ms)")

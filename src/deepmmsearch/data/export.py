@@ -27,11 +27,11 @@ RL prompts, from benchmark samples:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.prompts import PromptSet, get_prompts
 from deepmmsearch.protocol import IMAGE_PLACEHOLDER
 from deepmmsearch.types import Sample, Trajectory
@@ -100,10 +100,10 @@ def write_sft(rows: Sequence[dict[str, Any]], out_dir: str | Path, *, images: st
     paths = {"jsonl": str(out / "sft.jsonl")}
     tmp = out / "sft.jsonl.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        fh.writelines(jsontext.dumps(r) + "\n" for r in rows)
     tmp.replace(out / "sft.jsonl")
     if parquet:
-        flat = [{**r, "trajectory": json.dumps(r["trajectory"], ensure_ascii=False)} for r in rows]
+        flat = [{**r, "trajectory": jsontext.dumps(r["trajectory"])} for r in rows]
         _write_hf(flat, out / "sft.parquet", images)
         paths["parquet"] = str(out / "sft.parquet")
     return paths

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch import jsontext
+
 log = logging.getLogger(__name__)
 
 
@@ -87,7 +89,7 @@ class Journal:
         if rid in self.records:
             return False
         row = {self.key: rid, **{k: v for k, v in record.items() if k != self.key}}
-        self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._fh.write(jsontext.dumps(row) + "\n")
         self._fh.flush()
         now = time.monotonic()
         if now - self._last_sync >= self.fsync_interval_s:

@@ -4,13 +4,13 @@ as ``stats.json``, a markdown report ``stats.md`` and a bar chart ``stats.png`` 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.data.filters import FILTERS, SampleReport
 
 
@@ -118,7 +118,7 @@ def plot_stats(s: dict[str, Any], path: Path) -> None:
 
 def write_stats(s: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
     out = Path(out_dir)
-    (out / "stats.json").write_text(json.dumps(s, indent=2, ensure_ascii=False), encoding="utf-8")
+    (out / "stats.json").write_text(jsontext.dumps(s, indent=2), encoding="utf-8")
     (out / "stats.md").write_text(stats_markdown(s), encoding="utf-8")
     paths = {"stats_json": str(out / "stats.json"), "stats_md": str(out / "stats.md")}
     try:

@@ -133,6 +133,9 @@ class Evaluation:
                     log.warning("%s: duplicate sample id %r skipped", spec.name, s.id)
                 unique.setdefault(s.id, s)
             samples = list(unique.values())
+            if not samples:
+                raise ConfigError(f"dataset {spec.name!r} has no samples: check its loader's "
+                                  "files (an eval over nothing would report 0/0)")
             self._check_ids(spec.name, [s.id for s in samples])
             if report is not None and hasattr(report, "to_dict"):
                 store.write_json(self.run_dir / "samples" / f"{store.safe_name(spec.name)}.load.json",
@@ -222,6 +225,10 @@ class Evaluation:
             category=sample.category, search_required=sample.search_required, error=error)
 
     async def run(self) -> RunResult:
+        with store.locked_run_dir(self.run_dir):
+            return await self._run()
+
+    async def _run(self) -> RunResult:
         cfg = self.cfg
         info = self._prepare_dir()
         self._load_datasets(info)

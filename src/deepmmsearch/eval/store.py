@@ -16,6 +16,7 @@ sample and nothing is lost or duplicated.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,10 +25,12 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import IO, Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.eval.records import EvalRecord
 
 log = logging.getLogger(__name__)
@@ -241,12 +244,47 @@ def run_info(seed: int, argv: list[str] | None = None) -> dict[str, Any]:
     }
 
 
+class RunDirBusy(RuntimeError):
+    """Another process holds the run directory's lock."""
+
+
+@contextlib.contextmanager
+def locked_run_dir(run_dir: str | Path) -> Iterator[Path]:
+    """Hold ``RUN_DIR/.lock`` (an exclusive ``flock``) while a run writes there.
+
+    A second eval on the same directory fails at once with :class:`RunDirBusy` instead of
+    appending a second copy of every row. The kernel drops the lock when the process dies, so a
+    killed run never leaves a stale lock behind.
+    """
+    import fcntl
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / ".lock"
+    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed below
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise RunDirBusy(f"{run_dir} is in use by {holder}: wait for that run to finish or "
+                             "use another 'out'") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}\n")
+        fh.flush()
+        yield run_dir
+    finally:
+        fh.close()
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically (a temporary file renamed over the target)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.write_text(jsontext.dumps(data, indent=2, default=str), encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -16,17 +16,24 @@ Endpoints (all but ``/``, ``/static/*``, ``/healthz`` and ``/api/info`` need the
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.registry import TEXT_SEARCH, missing_dependency
 from deepmmsearch.serve import openai_api
 from deepmmsearch.serve.retriever import Retriever, parse_request
 from deepmmsearch.serve.runner import AgentService, LiveRun
-from deepmmsearch.serve.security import ApiError, ApiKeyCheck, read_limited, require_content_type
+from deepmmsearch.serve.security import (
+    ApiError,
+    ApiKeyCheck,
+    check_question,
+    read_limited,
+    require_content_type,
+)
 from deepmmsearch.serve.settings import ServeConfig
 from deepmmsearch.serve.trajectories import TrajectoryBrowser
 
@@ -41,7 +48,6 @@ except ImportError:  # pragma: no cover - depends on the install
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-MAX_QUESTION_CHARS = 4000
 _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -50,6 +56,13 @@ _HEADERS = [
                                   b"style-src 'self'; script-src 'self'; connect-src 'self'; "
                                   b"frame-ancestors 'none'")),
 ]
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON whose strings may hold lone surrogates (from a search hit): escaped, never a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return jsontext.dumps(content, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 class SecurityHeaders:
@@ -78,7 +91,7 @@ def create_app(cfg: ServeConfig, *, agent: Any = None, fetcher: Any = None,
         retrieve_backend = (service.agent.toolbox.text_search if cfg.retrieve is None else
                             TEXT_SEARCH.build(cfg.retrieve, prompts=service.agent.prompts))
     app = FastAPI(title="deepmmsearch", version="1", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, default_response_class=SafeJSONResponse)
     app.state.service = service
     app.state.auth = ApiKeyCheck(cfg.api_key_env)
     app.state.retriever = Retriever(retrieve_backend) if retrieve_backend is not None else None
@@ -97,17 +110,17 @@ def create_app(cfg: ServeConfig, *, agent: Any = None, fetcher: Any = None,
 def _errors(app: Any) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request, exc: ApiError):
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return SafeJSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc: HTTPException):
         err = ApiError(exc.status_code, str(exc.detail), code="http_error")
-        return JSONResponse(err.body(), status_code=exc.status_code, headers=exc.headers)
+        return SafeJSONResponse(err.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_params(request, exc: RequestValidationError):
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return JSONResponse(ApiError(400, f"bad request parameters: {where}").body(),
+        return SafeJSONResponse(ApiError(400, f"bad request parameters: {where}").body(),
                             status_code=400)
 
 
@@ -131,7 +144,24 @@ def _replay(request: Any, body: bytes) -> Any:
 
 
 def _sse(kind: str, data: dict[str, Any]) -> str:
-    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return f"event: {kind}\ndata: {jsontext.dumps(data)}\n\n"
+
+
+async def _watch_disconnect(request: Any, live: LiveRun) -> None:
+    """Cancel ``live`` (freeing its slot) as soon as the client goes away."""
+    try:
+        while True:
+            message = await request.receive()
+            if message.get("type") == "http.disconnect":
+                live.cancel()
+                return
+    except (RuntimeError, OSError):  # the transport is gone
+        return
+
+
+def _watched(request: Any, live: LiveRun) -> None:
+    task = asyncio.ensure_future(_watch_disconnect(request, live))
+    live.task.add_done_callback(lambda _: task.cancel())
 
 
 async def _page_stream(service: AgentService, live: LiveRun):
@@ -169,17 +199,24 @@ def _page_routes(app: Any, cfg: ServeConfig) -> None:
         service = _guard(request)
         require_content_type(request.headers.get("content-type"), "multipart/form-data",
                              "application/x-www-form-urlencoded")
-        body = await read_limited(request, cfg.max_upload_bytes + 64 * 1024, "the upload")
-        form = await _replay(request, body).form(max_files=1, max_fields=8)
-        question = str(form.get("question") or "").strip()
-        if not question:
-            raise ApiError(400, "ask a question: the 'question' field is empty")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise ApiError(400, f"the question is longer than {MAX_QUESTION_CHARS} characters")
-        upload = form.get("image")
-        data = await upload.read() if hasattr(upload, "read") else b""
-        image = await service.image_from_bytes(data) if data else None
-        live = service.start(question, image, service.slots.acquire())
+        release = service.slots.acquire()  # count before reading or decoding anything
+        try:
+            body = await read_limited(request, cfg.max_upload_bytes + 64 * 1024, "the upload")
+            form = await _replay(request, body).form(max_files=1, max_fields=8)
+            question = form.get("question")
+            question = question.strip() if isinstance(question, str) else ""
+            if not question:
+                raise ApiError(400, "ask a question: the 'question' field is empty")
+            check_question(question, cfg.max_question_chars)
+            upload = form.get("image")
+            data = await upload.read() if hasattr(upload, "read") else b""
+            await form.close()  # the spooled upload goes now, accepted or not
+            image = await service.image_from_bytes(data) if data else None
+        except BaseException:
+            release()
+            raise
+        live = service.start(question, image, release)
+        _watched(request, live)
         return StreamingResponse(_page_stream(service, live), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -224,14 +261,23 @@ def _api_routes(app: Any, cfg: ServeConfig) -> None:
     async def chat(request: Request) -> Any:
         service = _guard(request)
         require_content_type(request.headers.get("content-type"), "application/json")
-        body = await read_limited(request, json_limit)
-        req = openai_api.parse_chat(body, model_name=cfg.model_name)
-        image = await service.image_from_ref(req.image) if req.image else None
+        release = service.slots.acquire()  # count before reading or decoding anything
+        try:
+            body = await read_limited(request, json_limit)
+            req = openai_api.parse_chat(body, model_name=cfg.model_name,
+                                        max_question_chars=cfg.max_question_chars)
+            image = await service.image_from_ref(req.image) if req.image else None
+        except BaseException:
+            release()
+            raise
+        live = service.start(req.question, image, release)
+        _watched(request, live)
         if not req.stream:
-            traj = await service.run(req.question, image)
-            return JSONResponse(openai_api.completion(traj, req.model))  # no jsonable_encoder
-        live = service.start(req.question, image, service.slots.acquire())
-        writer = openai_api.ChunkWriter(live.episode_id, req.model)
+            traj = await service.finish(live)
+            return SafeJSONResponse(openai_api.completion(  # no jsonable_encoder
+                traj, req.model, present=service.present_trajectory))
+        writer = openai_api.ChunkWriter(live.episode_id, req.model,
+                                        present=service.present_trajectory)
 
         async def lines():
             try:
@@ -254,12 +300,12 @@ def _retrieve_route(app: Any, cfg: ServeConfig) -> None:
         retriever = request.app.state.retriever
         if retriever is None:
             raise ApiError(404, "no text backend is configured for /retrieve", code="not_found")
-        body = await read_limited(request, 1024 * 1024)
-        queries, topk, scores = parse_request(
-            body, default_topk=cfg.retrieve_topk, max_queries=cfg.retrieve_max_queries,
-            max_topk=cfg.retrieve_max_topk)
         release = service.slots.acquire()
         try:
-            return JSONResponse({"result": await retriever.retrieve(queries, topk, scores)})
+            body = await read_limited(request, 1024 * 1024)
+            queries, topk, scores = parse_request(
+                body, default_topk=cfg.retrieve_topk, max_queries=cfg.retrieve_max_queries,
+                max_topk=cfg.retrieve_max_topk, max_query_chars=cfg.max_question_chars)
+            return SafeJSONResponse({"result": await retriever.retrieve(queries, topk, scores)})
         finally:
             release()

@@ -15,12 +15,15 @@ import binascii
 import hashlib
 import io
 import re
+import uuid
 import warnings
 from pathlib import Path
 from urllib.parse import quote
 
 from deepmmsearch.serve.security import ApiError
 
+MAX_REL_CHARS = 1024
+MAX_REL_PARTS = 64
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,",
                        re.IGNORECASE)
@@ -85,10 +88,13 @@ class ImageStore:
     def save(self, data: bytes) -> Path:
         image = decode_image(data, max_pixels=self.max_pixels)
         path = self.root / f"{hashlib.sha256(data).hexdigest()[:20]}.png"
-        if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            image.save(tmp, format="PNG")
-            tmp.replace(path)
+        if not path.exists():  # two requests with the same image: each writes its own temp file
+            tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp")
+            try:
+                image.save(tmp, format="PNG")
+                tmp.replace(path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return path
 
 
@@ -119,12 +125,14 @@ class FileRoots:
         missing = ApiError(404, "no such file", code="not_found")
         if base is None or not rel or "\x00" in rel or rel.startswith(("/", "\\")):
             raise missing
+        if len(rel) > MAX_REL_CHARS or rel.count("/") >= MAX_REL_PARTS:
+            raise missing  # deeper or longer than any served file: not worth a system call
         try:
             target = (base / rel).resolve()
-        except (OSError, RuntimeError):
+            if not target.is_relative_to(base) or target.suffix.lower() not in IMAGE_SUFFIXES:
+                raise missing
+            if not target.is_file():
+                raise missing
+        except (OSError, RuntimeError, ValueError):  # name too long, loops, odd bytes
             raise missing from None
-        if not target.is_relative_to(base) or target.suffix.lower() not in IMAGE_SUFFIXES:
-            raise missing
-        if not target.is_file():
-            raise missing
         return target

@@ -22,13 +22,13 @@ turn and each observation arrive as ``delta.reasoning_content``, the answer as
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from deepmmsearch.serve.security import ApiError
+from deepmmsearch import jsontext
+from deepmmsearch.serve.security import ApiError, check_question, parse_json_body
 from deepmmsearch.types import Trajectory
 
 
@@ -51,6 +51,8 @@ def _parts(content: Any, where: str) -> list[dict[str, Any]]:
     for i, part in enumerate(content):
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
             raise ApiError(400, f"{where}.content[{i}] must be an object with a 'type'")
+        if part["type"] == "text" and not isinstance(part.get("text", ""), str):
+            raise ApiError(400, f"{where}.content[{i}].text must be a string")
     return content
 
 
@@ -62,11 +64,8 @@ def _image_url(part: dict[str, Any], where: str) -> str:
     return url
 
 
-def parse_chat(body: bytes, *, model_name: str) -> ChatRequest:
-    try:
-        data = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+def parse_chat(body: bytes, *, model_name: str, max_question_chars: int = 4000) -> ChatRequest:
+    data = parse_json_body(body)
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object with 'model' and 'messages'")
     model = data.get("model") or model_name
@@ -91,6 +90,7 @@ def parse_chat(body: bytes, *, model_name: str) -> ChatRequest:
             image = urls[-1] if urls else None
     if not question:
         raise ApiError(400, "no question: the last user message has no text")
+    check_question(question, max_question_chars)
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
         raise ApiError(400, "'stream' must be true or false")
@@ -111,8 +111,11 @@ def usage(traj: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": 0, "completion_tokens": completion, "total_tokens": completion}
 
 
-def completion(traj: Trajectory, model: str) -> dict[str, Any]:
+def completion(traj: Trajectory, model: str,
+               present: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The non-streamed response; ``present`` turns server paths into URLs (the server's)."""
     d = traj.to_dict()
+    d = present(d) if present is not None else d
     return {
         "id": f"chatcmpl-{traj.id}",
         "object": "chat.completion",
@@ -133,22 +136,24 @@ def models(model_name: str, created: int) -> dict[str, Any]:
 class ChunkWriter:
     """Builds the SSE lines of one streamed completion."""
 
-    def __init__(self, episode_id: str, model: str) -> None:
+    def __init__(self, episode_id: str, model: str,
+                 present: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self.id = f"chatcmpl-{episode_id}"
         self.model = model
         self.created = int(time.time())
+        self.present = present or (lambda d: d)
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                 "model": self.model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
                              "logprobs": None}], **extra}
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+        return f"data: {jsontext.dumps(body)}\n\n"
 
     def usage_chunk(self, traj: dict[str, Any]) -> str:
         body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                 "model": self.model, "choices": [], "usage": usage(traj)}
-        return f"data: {json.dumps(body)}\n\n"
+        return f"data: {jsontext.dumps(body)}\n\n"
 
 
 async def stream_sse(events: AsyncIterator[Any], writer: ChunkWriter,
@@ -166,9 +171,9 @@ async def stream_sse(events: AsyncIterator[Any], writer: ChunkWriter,
                                    event={"kind": "observation", "index": d["index"]})
             elif event.kind == "done":
                 yield writer.chunk({"content": answer_text(d)})
-                yield writer.chunk({}, "stop", trajectory=d)
+                yield writer.chunk({}, "stop", trajectory=writer.present(d))
                 if include_usage:
                     yield writer.usage_chunk(d)
     except ApiError as exc:
-        yield f"data: {json.dumps(exc.body())}\n\n"
+        yield f"data: {jsontext.dumps(exc.body())}\n\n"
     yield "data: [DONE]\n\n"

@@ -15,10 +15,9 @@ Other RL stacks point their search URL at ``http://HOST:PORT/retrieve`` to use o
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
-from deepmmsearch.serve.security import ApiError
+from deepmmsearch.serve.security import ApiError, check_question, parse_json_body
 from deepmmsearch.tools.base import TextSearch
 from deepmmsearch.types import SearchHit
 
@@ -37,13 +36,10 @@ def hit_document(hit: SearchHit, rank: int) -> dict[str, Any]:
     }
 
 
-def parse_request(body: bytes, *, default_topk: int, max_queries: int,
-                  max_topk: int) -> tuple[list[str], int, bool]:
+def parse_request(body: bytes, *, default_topk: int, max_queries: int, max_topk: int,
+                  max_query_chars: int = 4000) -> tuple[list[str], int, bool]:
     """Validate a /retrieve body → (queries, topk, return_scores); ApiError(400) when malformed."""
-    try:
-        data = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    data = parse_json_body(body)
     if not isinstance(data, dict):
         raise ApiError(400, 'the body must be a JSON object like {"queries": ["..."], "topk": 3}')
     unknown = set(data) - {"queries", "topk", "return_scores"}
@@ -57,6 +53,8 @@ def parse_request(body: bytes, *, default_topk: int, max_queries: int,
         raise ApiError(400, "'queries' must be a list of strings")
     if not 1 <= len(queries) <= max_queries:
         raise ApiError(400, f"send between 1 and {max_queries} queries, got {len(queries)}")
+    for i, q in enumerate(queries):
+        check_question(q, max_query_chars, f"queries[{i}]")
     topk = data.get("topk")
     if topk is None:
         topk = default_topk

@@ -10,15 +10,17 @@ records to a queue that the web page's SSE stream and the OpenAI stream read.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.agent.loop import Event, run_episode
 from deepmmsearch.agent.runtime import Agent, build_agent
+from deepmmsearch.agent.state import is_source_url
 from deepmmsearch.serve.media import FileRoots, ImageStore, decode_data_url
 from deepmmsearch.serve.security import ApiError, RemoteImageFetcher, Slots
 from deepmmsearch.serve.settings import ServeConfig
@@ -26,6 +28,34 @@ from deepmmsearch.types import Trajectory
 
 log = logging.getLogger(__name__)
 _END = object()
+
+
+def _path_prefixes(roots: dict[str, Any]) -> list[tuple[str, str]]:
+    """(absolute folder + "/", what a client sees instead: "<root name>/"), longest first."""
+    out = {}
+    for name, root in roots.items():
+        for form in {str(Path(root).absolute()), str(Path(root).resolve())}:
+            out[form.rstrip(os.sep) + os.sep] = f"{name}/" if name else ""
+    return sorted(out.items(), key=lambda kv: -len(kv[0]))
+
+
+def _hide_paths(data: Any, prefixes: list[tuple[str, str]]) -> Any:
+    """``data`` with every server folder in every string replaced by its root's name."""
+    if isinstance(data, str):
+        for prefix, name in prefixes:
+            if prefix in data:
+                data = data.replace(prefix, name)
+        return data
+    if isinstance(data, dict):
+        return {k: _hide_paths(v, prefixes) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_hide_paths(v, prefixes) for v in data]
+    return data
+
+
+def _file_name(path: Any) -> str | None:
+    """The last part of a server path (clients never see where the server keeps its files)."""
+    return Path(path).name or None if isinstance(path, str) and path else None
 
 
 @dataclass
@@ -58,6 +88,7 @@ class AgentService:
             roots["runs"] = cfg.trajectories_dir
         roots.update({f"images{i}": r for i, r in enumerate(cfg.image_roots)})
         self.roots = FileRoots(roots)
+        self._hidden = _path_prefixes({**self.roots.roots, "": work})
         self.slots = Slots(cfg.max_concurrent)
         self.fetcher = fetcher or RemoteImageFetcher(
             max_bytes=cfg.max_upload_bytes, timeout_s=cfg.remote_timeout_s,
@@ -131,7 +162,10 @@ class AgentService:
 
     async def run(self, question: str, image: Path | None) -> Trajectory:
         """Run one episode to the end under a slot (429 when none is free)."""
-        live = self.start(question, image, self.slots.acquire())
+        return await self.finish(self.start(question, image, self.slots.acquire()))
+
+    async def finish(self, live: LiveRun) -> Trajectory:
+        """Wait for a started episode's result (cancelled if the caller is cancelled)."""
         try:
             async for _ in self.events(live):
                 pass
@@ -152,18 +186,25 @@ class AgentService:
     # -- presentation (URLs instead of server paths, for the page) ---------------------------
 
     def present_turn(self, turn: dict[str, Any]) -> dict[str, Any]:
+        """A turn for a client: file URLs added, the server's own paths cut to file names."""
         out = dict(turn)
         call = out.get("tool_call")
         if call:
             out["tool_call"] = {**call, "crop_url": self.roots.url_for(call.get("crop_path")),
-                                "boxed_url": self.roots.url_for(call.get("boxed_path"))}
-        return out
+                                "boxed_url": self.roots.url_for(call.get("boxed_path")),
+                                "crop_path": _file_name(call.get("crop_path")),
+                                "boxed_path": _file_name(call.get("boxed_path"))}
+        return _hide_paths(out, self._hidden)
 
     def present_trajectory(self, traj: dict[str, Any]) -> dict[str, Any]:
+        """A trajectory for a client: no absolute server path, only http(s)/doc: sources."""
         out = dict(traj)
         out["image_url"] = self.roots.url_for(traj.get("image"))
+        out["image"] = _file_name(traj.get("image"))
+        out["sources"] = [u for u in traj.get("sources") or []
+                          if isinstance(u, str) and is_source_url(u)]
         out["turns"] = [self.present_turn(t) for t in traj.get("turns") or []]
-        return out
+        return _hide_paths(out, self._hidden)
 
     def present_event(self, event: Event) -> str:
         """One SSE message (``event: KIND`` + JSON data) for the web page."""
@@ -173,5 +214,5 @@ class AgentService:
             data = self.present_turn(event.data)
         else:
             data = dict(event.data)
-        payload = json.dumps({"episode_id": event.episode_id, **data}, ensure_ascii=False)
+        payload = jsontext.dumps({"episode_id": event.episode_id, **data})
         return f"event: {event.kind}\ndata: {payload}\n\n"

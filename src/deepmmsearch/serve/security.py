@@ -107,6 +107,25 @@ async def read_limited(request, limit: int, what: str = "request body") -> bytes
     return b"".join(chunks)
 
 
+def check_question(text: str, limit: int, what: str = "the question") -> None:
+    """400 when ``text`` is longer than ``limit`` characters."""
+    if len(text) > limit:
+        raise ApiError(400, f"{what} is {len(text):,} characters long; the server's limit is "
+                       f"{limit:,} (max_question_chars)", code="question_too_long")
+
+
+def parse_json_body(body: bytes) -> object:
+    """``json.loads`` for a request body; 400 for malformed or too deeply nested JSON."""
+    import json
+
+    try:
+        return json.loads(body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "the body is nested too deeply to be read as JSON") from None
+
+
 def _too_large(what: str, limit: int) -> ApiError:
     return ApiError(413, f"{what} is larger than the server's limit of {limit:,} bytes",
                     code="payload_too_large")
@@ -145,8 +164,12 @@ def address_refusal(address: str) -> str | None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return f"{address!r} is not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        why = address_refusal(str(embedded))
+        if why:
+            return f"{why[:-1]}, inside {ip})" if why.endswith(")") else why
+        ip = embedded
     for attr, what in (("is_loopback", "loopback"), ("is_link_local", "link-local"),
                        ("is_unspecified", "unspecified"), ("is_multicast", "multicast"),
                        ("is_private", "private"), ("is_reserved", "reserved")):
@@ -154,6 +177,31 @@ def address_refusal(address: str) -> str | None:
             return f"a {what} address ({ip})"
     if not ip.is_global:
         return f"a non-public address ({ip})"
+    return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_COMPAT = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress._BaseAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries, in every form a router may translate it from:
+    IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible ``::a.b.c.d``, 6to4 ``2002:AABB:CCDD::``,
+    NAT64 ``64:ff9b::a.b.c.d`` (and the local-use ``64:ff9b:1::/48``), Teredo ``2001:0::/32``
+    (the client address is stored inverted). None for a plain IPv6 or an IPv4 address."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64 or ip in _NAT64_LOCAL:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _COMPAT and int(ip) > 1:  # ::a.b.c.d (deprecated); :: and ::1 are checked as IPv6
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
 

@@ -10,7 +10,8 @@ A serve config is an agent config with a few more top-level keys::
     max_upload_bytes: 10485760
     max_image_pixels: 25000000
     allow_remote_images: false # true: http(s) image URLs are fetched, never to private addresses
-    max_concurrent: 4          # agent runs at once; one more is answered 429
+    max_concurrent: 4          # agent runs at once; one more is answered 429 (counted first)
+    max_question_chars: 4000   # longer questions (page, chat API, /retrieve queries) get 400
     trajectories_dir: runs     # JSONL files under it can be browsed in the page
     retrieve: null             # text backend for POST /retrieve (default: agent.text_search)
 
@@ -41,6 +42,7 @@ class ServeConfig:
     remote_timeout_s: float = 10.0
     max_redirects: int = 3
     max_concurrent: int = 4  # agent runs (and /retrieve batches) in flight; more get 429
+    max_question_chars: int = 4000  # one question (page or API) or one /retrieve query
     request_timeout_s: float = 600.0  # one agent run
     work_dir: str = "runs/serve"  # uploads/ and (unless agent.artifacts_dir is set) artifacts/
     trajectories_dir: str | None = None  # browsable JSONL files (an eval's output folder)
@@ -54,7 +56,8 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be in 0..65535, got {self.port}")
-        for name in ("max_upload_bytes", "max_image_pixels", "max_concurrent", "retrieve_topk",
+        for name in ("max_upload_bytes", "max_image_pixels", "max_concurrent",
+                     "max_question_chars", "retrieve_topk",
                      "retrieve_max_queries", "retrieve_max_topk"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -18,6 +18,7 @@ from deepmmsearch.serve.security import ApiError
 from deepmmsearch.types import Trajectory
 
 _FIELDS = {f.name for f in dataclasses.fields(Trajectory)}
+MAX_LINE = 100_000_000  # far more rows than any trajectory file holds; bigger numbers are 400
 
 
 class TrajectoryBrowser:
@@ -51,8 +52,8 @@ class TrajectoryBrowser:
 
     def rows(self, file_id: str, offset: int = 0, limit: int = 100) -> dict[str, Any]:
         """One page of a file's rows as short summaries."""
-        if offset < 0 or not 1 <= limit <= 1000:
-            raise ApiError(400, "offset must be >= 0 and limit in 1..1000")
+        if not 0 <= offset <= MAX_LINE or not 1 <= limit <= 1000:
+            raise ApiError(400, f"offset must be in 0..{MAX_LINE:,} and limit in 1..1000")
         rows, total = [], 0
         with self.path(file_id).open(encoding="utf-8", errors="replace") as fh:
             for number, line in enumerate(fh, start=1):
@@ -65,6 +66,8 @@ class TrajectoryBrowser:
 
     def get(self, file_id: str, line: int) -> dict[str, Any]:
         """The trajectory on line ``line`` (1-based, as in ``rows``), with its extra keys."""
+        if not 1 <= line <= MAX_LINE:
+            raise ApiError(400, f"line must be in 1..{MAX_LINE:,}, got {line}")
         with self.path(file_id).open(encoding="utf-8", errors="replace") as fh:
             text = next(islice(fh, line - 1, None), None) if line >= 1 else None
         if text is None or not text.strip():

@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch import jsontext
+
 
 class ReplayMiss(LookupError):
     """Replay mode asked for something that was never recorded."""
@@ -36,7 +38,7 @@ def normalise_query(text: str) -> str:
 
 
 def make_key(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    blob = jsontext.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -86,7 +88,7 @@ class ToolCache:
     def put(self, key: str, value: Any, *, role: str = "", backend: str = "", input: str = "") -> None:
         self._conn().execute(
             "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?)",
-            (key, role, backend, input[:500], json.dumps(value, ensure_ascii=False), time.time()),
+            (key, role, backend, jsontext.scrub(input[:500]), jsontext.dumps(value), time.time()),
         )
 
     def __len__(self) -> int:

@@ -11,7 +11,14 @@ called many times) and returns parsed JSON or raises
 - A malformed JSON body, a timeout or a transport error becomes a ToolError with a short message.
 - Secrets (API keys) registered with :func:`register_secret` are scrubbed from every ToolError
   message and from the ``httpx``/``httpcore`` log records (httpx logs full URLs, and SerpApi takes
-  its key as a query parameter).
+  its key as a query parameter). Error bodies are redacted *before* they are cut short, and any
+  ``Bearer <token>`` / ``api_key=<value>`` text is masked too.
+- Hostile or broken servers: each attempt has an overall deadline (``timeout_s`` covers connect,
+  headers and the whole body, so one byte a second cannot stall a search), a body cap
+  (``max_response_bytes`` after decompression; gzip and deflate are inflated here in bounded
+  steps, so a gzip bomb stops at the cap), and redirects are followed by hand (at most
+  ``max_redirects``): a request that carries a secret (a header value or a query parameter that
+  is a registered key) is never redirected to another origin — that is an error instead.
 """
 
 from __future__ import annotations
@@ -21,9 +28,11 @@ import email.utils
 import json
 import logging
 import random
+import re
 import threading
 import time
 import weakref
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +49,21 @@ def register_secret(value: str | None) -> None:
         _SECRETS.add(value)
 
 
+_TOKENISH = re.compile(r"(?i)(\bbearer\s+|\b(?:api[_-]?key|x-api-key|x-subscription-token|token)"
+                       r"[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/=-]{6,}")
+
+
 def redact(text: str) -> str:
+    """``text`` with every registered secret, and anything shaped like a bearer token or an
+    ``api_key=...`` value, replaced by ``***``."""
     for secret in _SECRETS:
         if secret in text:
             text = text.replace(secret, "***")
-    return text
+    return _TOKENISH.sub(lambda m: m.group(1) + "***", text)
+
+
+def has_secret(text: str) -> bool:
+    return any(secret in text for secret in _SECRETS)
 
 
 class _RedactFilter(logging.Filter):
@@ -122,18 +141,89 @@ class RateLimiter:
             await asyncio.sleep(wait)
 
 
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class _Inflater:
+    """Decode a body's ``Content-Encoding`` (identity, gzip, deflate) and stop at ``cap`` bytes
+    of decoded output, inflating in bounded steps (a bomb never expands past the cap)."""
+
+    def __init__(self, encoding: str | None, cap: int, name: str) -> None:
+        codings = [c.strip().lower() for c in (encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise ToolError(f"{name}: unsupported Content-Encoding {encoding!r} (asked for gzip, "
+                            "deflate or none)")
+        self.coding = codings[0] if codings else None
+        self.cap = cap
+        self.name = name
+        self.size = 0
+        self.tried_raw = False
+        self.z = (zlib.decompressobj(31) if self.coding in ("gzip", "x-gzip") else
+                  zlib.decompressobj(15) if self.coding == "deflate" else None)
+
+    def _count(self, n: int) -> None:
+        self.size += n
+        if self.size > self.cap:
+            raise ToolError(f"{self.name}: the response is larger than {self.cap:,} bytes "
+                            "(max_response_bytes)")
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self.z is None:
+            self._count(len(data))
+            return [data]
+        out = []
+        buf = data
+        while buf and not self.z.eof:
+            try:
+                piece = self.z.decompress(buf, self.cap - self.size + 1)
+            except zlib.error as exc:
+                if self.coding == "deflate" and self.size == 0 and not self.tried_raw:
+                    self.z = zlib.decompressobj(-15)  # raw deflate, as some servers send it
+                    self.tried_raw = True
+                    continue
+                raise ToolError(f"{self.name}: the {self.coding} body is corrupt ({exc})") from None
+            self._count(len(piece))
+            out.append(piece)
+            buf = self.z.unconsumed_tail
+        return out
+
+    def finish(self) -> list[bytes]:
+        if self.z is None:
+            return []
+        try:
+            piece = self.z.flush()
+        except zlib.error as exc:
+            raise ToolError(f"{self.name}: the {self.coding} body is corrupt ({exc})") from None
+        self._count(len(piece))
+        return [piece]
+
+
+def _origin(url: Any) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
 class HttpClient:
     """JSON over HTTP for one backend (``name`` appears in every error message)."""
 
     def __init__(self, name: str, *, timeout_s: float = 15.0, retry: RetryPolicy | None = None,
                  rate_per_s: float | None = None, headers: dict[str, str] | None = None,
-                 transport: Any = None) -> None:
+                 transport: Any = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+                 max_redirects: int = 3) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"{name}: timeout_s must be > 0, got {timeout_s}")
+        if max_response_bytes < 1:
+            raise ValueError(f"{name}: max_response_bytes must be >= 1, got {max_response_bytes}")
         self.name = name
         self.timeout_s = timeout_s
+        self.max_response_bytes = max_response_bytes
+        self.max_redirects = max_redirects
         self.retry = retry or RetryPolicy()
         self.limiter = RateLimiter(rate_per_s) if rate_per_s else None
         self.headers = {"User-Agent": "deepmmsearch/0.1", "Accept": "application/json",
-                        **(headers or {})}
+                        "Accept-Encoding": "gzip, deflate", **(headers or {})}
         self.transport = transport  # httpx.MockTransport in tests, or a custom transport
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -147,7 +237,7 @@ class HttpClient:
         client = self._clients.get(loop)
         if client is None:
             client = httpx.AsyncClient(timeout=self.timeout_s, headers=self.headers,
-                                       transport=self.transport, follow_redirects=True)
+                                       transport=self.transport, follow_redirects=False)
             self._clients[loop] = client
         return client
 
@@ -161,11 +251,12 @@ class HttpClient:
             if self.limiter is not None:
                 await self.limiter.acquire()
             try:
-                resp = await self._client().request(method, url, params=params or None,
-                                                    json=json_body, headers=headers)
-            except httpx.TimeoutException:
-                raise ToolError(f"{self.name}: no response within {self.timeout_s:g}s (timeout)",
-                                retryable=True) from None
+                resp = await asyncio.wait_for(
+                    self._attempt(method, url, params or None, json_body, headers),
+                    timeout=self.timeout_s)
+            except (httpx.TimeoutException, asyncio.TimeoutError, TimeoutError):
+                raise ToolError(f"{self.name}: no response within {self.timeout_s:g}s "
+                                "(timeout, the whole response counts)", retryable=True) from None
             except httpx.HTTPError as exc:
                 raise ToolError(redact(f"{self.name}: cannot reach the server "
                                        f"({type(exc).__name__}: {exc})"), retryable=True) from None
@@ -179,6 +270,60 @@ class HttpClient:
                      attempt + 1, self.retry.attempts)
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    async def _attempt(self, method: str, url: str, params: Any, json_body: Any,
+                       headers: dict[str, str] | None):
+        """One request, redirects followed by hand, body read under the cap → a Response."""
+        import httpx
+
+        client = self._client()
+        request = client.build_request(method, url, params=params, json=json_body,
+                                       headers=headers)
+        for _ in range(self.max_redirects + 1):
+            resp = await client.send(request, stream=True)
+            try:
+                nxt = resp.next_request if resp.status_code in _REDIRECTS else None
+                if nxt is None:
+                    content = await self._read_body(resp)
+                    kept = [(k, v) for k, v in resp.headers.multi_items()
+                            if k.lower() not in ("content-encoding", "content-length")]
+                    return httpx.Response(resp.status_code, headers=kept, content=content,
+                                          request=request)
+            finally:
+                await resp.aclose()
+            if _origin(nxt.url) != _origin(request.url) and self._carries_secret(request):
+                raise ToolError(f"{self.name}: the server redirected to another origin "
+                                f"({nxt.url.scheme}://{nxt.url.host}); not followed, because "
+                                "the request carries an API key")
+            request = nxt
+        raise ToolError(f"{self.name}: more than {self.max_redirects} redirects")
+
+    @staticmethod
+    def _carries_secret(request) -> bool:
+        return has_secret(str(request.url)) or any(has_secret(v) for v in request.headers.values())
+
+    async def _read_body(self, resp) -> bytes:
+        import httpx
+
+        declared = resp.headers.get("content-length")
+        if (declared and declared.isdigit() and int(declared) > self.max_response_bytes
+                and not resp.headers.get("content-encoding")):
+            raise ToolError(f"{self.name}: the response is larger than "
+                            f"{self.max_response_bytes:,} bytes (max_response_bytes)")
+        try:  # a transport that hands over a response already read (httpx.MockTransport)
+            content = resp.content
+        except httpx.ResponseNotRead:
+            pass
+        else:
+            _Inflater(None, self.max_response_bytes, self.name).feed(content)
+            return content
+        inflater = _Inflater(resp.headers.get("content-encoding"), self.max_response_bytes,
+                             self.name)
+        chunks: list[bytes] = []
+        async for raw in resp.aiter_raw():
+            chunks.extend(inflater.feed(raw))
+        chunks.extend(inflater.finish())
+        return b"".join(chunks)
 
     def _retry_wait(self, resp, attempt: int) -> float | None:
         """Seconds to wait before retrying ``resp``, or None when it must not be retried."""
@@ -197,7 +342,7 @@ class HttpClient:
     def _decode(self, resp) -> Any:
         try:
             return json.loads(resp.content)
-        except ValueError:
+        except (ValueError, RecursionError):
             kind = resp.headers.get("content-type", "unknown type")
             raise ToolError(f"{self.name}: malformed JSON in the response (HTTP {resp.status_code}, "
                             f"{len(resp.content)} bytes of {kind})") from None
@@ -220,16 +365,17 @@ class HttpClient:
 
 
 def _error_detail(resp) -> str:
-    """A short error string from a JSON error body (``error``/``message``/``detail``), if any."""
+    """A short error string from a JSON error body (``error``/``message``/``detail``), if any;
+    redacted first, then cut to 200 characters (cutting first could leave half a key)."""
     try:
         data = json.loads(resp.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     if isinstance(data, dict):
         for key in ("error", "message", "detail"):
             val = data.get(key)
             if isinstance(val, dict):
-                val = val.get("message") or val.get("detail") or json.dumps(val)[:200]
+                val = val.get("message") or val.get("detail") or json.dumps(val)
             if isinstance(val, str) and val.strip():
-                return val.strip()[:200]
+                return redact(val.strip())[:200]
     return ""

@@ -24,7 +24,6 @@ rollout and judge time; its ``rollout/*`` numbers describe the batch it trains o
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -33,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from deepmmsearch import jsontext
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class MetricsLog(_callback_base()):  # type: ignore[misc]
             row["step"] = step
             if i < len(verdicts):
                 row["verdict"] = verdicts[i].to_dict()
-            self._rollouts.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._rollouts.write(jsontext.dumps(row) + "\n")
         self._rollouts.flush()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -191,7 +192,7 @@ class MetricsLog(_callback_base()):  # type: ignore[misc]
         row.update(self.run.stats.row())
         row.update(self._step_times)
         self.run.history.append(row)
-        self._fh.write(json.dumps(row) + "\n")
+        self._fh.write(jsontext.dumps(row) + "\n")
         self._fh.flush()
         log.info("step %d: reward %.3f acc %.2f format %.2f tools %.2f kl %s", row["step"],
                  row.get("reward", float("nan")), row["rollout/accuracy"], row["rollout/format_rate"],

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.registry import ConfigError
 from deepmmsearch.types import Record
 
@@ -84,7 +85,7 @@ def write_items(out: Path, pages: list[ImagePage]) -> None:
             except ValueError:  # another drive (Windows)
                 rel = p.image
             row = {**p.to_dict(), "image": rel}
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(jsontext.dumps(row) + "\n")
 
 
 def read_items(folder: Path) -> list[ImagePage]:
@@ -100,7 +101,7 @@ def read_items(folder: Path) -> list[ImagePage]:
 
 
 def write_meta(out: Path, meta: dict[str, Any]) -> None:
-    (out / "meta.json").write_text(json.dumps({"format": FORMAT, "version": VERSION, **meta},
+    (out / "meta.json").write_text(jsontext.dumps({"format": FORMAT, "version": VERSION, **meta},
                                               indent=2), encoding="utf-8")
 
 

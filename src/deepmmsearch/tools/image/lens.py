@@ -26,7 +26,12 @@ from PIL import Image
 
 from deepmmsearch.registry import IMAGE_HOST, ConfigError
 from deepmmsearch.tools.base import ToolError
-from deepmmsearch.tools.http import HttpClient, RetryPolicy, register_secret
+from deepmmsearch.tools.http import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    HttpClient,
+    RetryPolicy,
+    register_secret,
+)
 from deepmmsearch.tools.text.web import clean_text
 from deepmmsearch.types import SearchHit
 
@@ -95,7 +100,8 @@ class SerpApiLensSearch:
                  no_cache: bool = False, base_url: str = "https://serpapi.com",
                  api_key_env: str = "SERPAPI_API_KEY", timeout_s: float = 60.0, retries: int = 3,
                  rate_per_s: float | None = None, max_edge: int = 1024, image_format: str = "png",
-                 transport: Any = None) -> None:
+                 transport: Any = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"serpapi-lens: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         if image_format not in ("png", "jpeg"):
@@ -117,7 +123,8 @@ class SerpApiLensSearch:
         self.params = {"engine": engine, "type": lens_type, "q": q, "hl": hl, "country": country,
                        "no_cache": "true" if no_cache else None}
         self.client = HttpClient(self.name, timeout_s=timeout_s, retry=RetryPolicy(attempts=retries),
-                                 rate_per_s=rate_per_s, transport=transport)
+                                 rate_per_s=rate_per_s, transport=transport,
+                                 max_response_bytes=max_response_bytes)
 
     def __repr__(self) -> str:  # never show the key
         return f"SerpApiLensSearch(engine={self.engine!r}, host={getattr(self.host, 'name', '?')!r})"

@@ -18,6 +18,7 @@ that holds the most query words, trimmed to ``snippet_chars``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch import jsontext
 from deepmmsearch.registry import ConfigError, missing_dependency
 from deepmmsearch.tools.base import ToolError
 from deepmmsearch.tools.text.snippets import best_passage, query_words, s_stem, term_variants
@@ -108,6 +110,41 @@ def read_corpus(path: str | Path, show_progress: bool = False) -> Iterator[tuple
 # -- building --------------------------------------------------------------------------------
 
 
+class _IdCheck:
+    """Duplicate corpus ids, found with 8 bytes per document (a hash each, sorted at the end),
+    so a 20-million-passage corpus costs ~160 MB here, not a set of strings."""
+
+    def __init__(self) -> None:
+        from array import array
+
+        self.hashes = array("q")
+
+    @staticmethod
+    def _hash(doc_id: str) -> int:
+        return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"),
+                                              digest_size=8).digest(), "little", signed=True)
+
+    def watch(self, rows: Iterator[tuple[str, ...]]) -> Iterator[tuple[str, ...]]:
+        for row in rows:
+            self.hashes.append(self._hash(row[0]))
+            yield row
+
+    def check(self, corpus: str | Path) -> None:
+        import numpy as np
+
+        h = np.sort(np.frombuffer(self.hashes, dtype=np.int64))
+        if not len(h) or not (h[1:] == h[:-1]).any():
+            return
+        dup = set(h[1:][h[1:] == h[:-1]].tolist())
+        first: dict[str, int] = {}
+        for lineno, row in enumerate(read_corpus(corpus), 1):
+            if self._hash(row[0]) in dup:
+                if row[0] in first:
+                    raise IndexLoadError(f"{corpus}: duplicate document id {row[0]!r} (rows "
+                                         f"{first[row[0]]} and {lineno}); ids must be unique")
+                first[row[0]] = lineno
+
+
 def _tantivy():
     try:
         import tantivy
@@ -164,7 +201,7 @@ def _build_bm25s(rows: Iterator[tuple[str, ...]], out: Path) -> int:
     offsets = [0]
     with (out / "docs.jsonl").open("wb") as fh:
         for doc_id, title, text, url, date in rows:
-            line = json.dumps([doc_id, title, text, url, date], ensure_ascii=False).encode() + b"\n"
+            line = jsontext.dumps([doc_id, title, text, url, date]).encode() + b"\n"
             fh.write(line)
             offsets.append(offsets[-1] + len(line))
             texts.append(f"{title}\n{title}\n{text}")  # the title counts twice (tantivy: boost 2)
@@ -185,12 +222,13 @@ def _dir_size(path: Path) -> int:
 
 def build_index(corpus_jsonl: str | Path, out_dir: str | Path, engine: str = "tantivy",
                 show_progress: bool = True, *, overwrite: bool = False, heap_mb: int = 512,
-                threads: int = 2) -> IndexInfo:
+                threads: int = 2, allow_empty: bool = True) -> IndexInfo:
     """Index a JSONL corpus into ``out_dir``; returns an :class:`IndexInfo`.
 
     The index is written to a temporary folder beside ``out_dir`` and moved into place when
     complete, so a failed build (bad row, full disk) leaves nothing half-written. An existing
-    ``out_dir`` is replaced only with ``overwrite=True``.
+    ``out_dir`` is replaced only with ``overwrite=True``. Duplicate document ids are an error;
+    so is an empty corpus when ``allow_empty`` is False (the CLI's choice).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown text index engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -204,14 +242,19 @@ def build_index(corpus_jsonl: str | Path, out_dir: str | Path, engine: str = "ta
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     t0 = time.perf_counter()
     try:
-        rows = read_corpus(corpus_jsonl, show_progress)
+        ids = _IdCheck()
+        rows = ids.watch(read_corpus(corpus_jsonl, show_progress))
         if engine == "tantivy":
             n = _build_tantivy(rows, tmp, heap_mb, threads)
         else:
             n = _build_bm25s(rows, tmp)
+        if n == 0 and not allow_empty:
+            raise IndexLoadError(f"{corpus_jsonl}: the corpus has no documents (one JSON object "
+                                 "per line: id, title, text, url)")
+        ids.check(corpus_jsonl)
         info = IndexInfo(path=str(out), engine=engine, n_docs=n, build_s=time.perf_counter() - t0,
                          size_bytes=_dir_size(tmp), corpus=str(corpus_jsonl), created=time.time())
-        (tmp / META_FILE).write_text(json.dumps(info.to_dict(), indent=2), encoding="utf-8")
+        (tmp / META_FILE).write_text(jsontext.dumps(info.to_dict(), indent=2), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)

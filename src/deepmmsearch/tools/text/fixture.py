@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from deepmmsearch.registry import ConfigError
 from deepmmsearch.tools.base import ToolError
 from deepmmsearch.tools.cache import normalise_query
 from deepmmsearch.types import SearchHit
@@ -24,19 +25,37 @@ def load_responses(path: str | None, responses: dict[str, Any] | None) -> dict[s
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
-        text = p.read_text(encoding="utf-8")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"fixture file {p}: cannot read it "
+                              f"({getattr(exc, 'strerror', None) or exc})") from None
         if p.suffix == ".jsonl":
-            for line in text.splitlines():
+            for lineno, line in enumerate(text.splitlines(), 1):
                 if line.strip():
-                    row = json.loads(line)
-                    data[row["query"]] = row["hits"]
+                    try:
+                        row = json.loads(line)
+                        data[row["query"]] = row["hits"]
+                    except (ValueError, KeyError, TypeError) as exc:
+                        raise ConfigError(f"{p}:{lineno}: not a fixture row "
+                                          f'{{"query": ..., "hits": [...]}} ({exc})') from None
         else:
-            data.update(yaml.safe_load(text) or {})
+            try:
+                loaded = yaml.safe_load(text) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"fixture file {p}: not valid YAML: {exc}") from None
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"fixture file {p}: expected a mapping of query to hits")
+            data.update(loaded)
     data.update(responses or {})
-    return {
-        (k if k == "*" else normalise_query(k)): [SearchHit.from_dict(h) for h in v]
-        for k, v in data.items()
-    }
+    try:
+        return {
+            (k if k == "*" else normalise_query(str(k))): [SearchHit.from_dict(h) for h in v]
+            for k, v in data.items()
+        }
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"fixture {path or 'responses'}: each query needs a list of hits "
+                          f"{{title, url, snippet}} ({exc})") from None
 
 
 class FixtureTextSearch:

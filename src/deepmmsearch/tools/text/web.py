@@ -11,8 +11,9 @@ Configure one in an agent config, e.g.::
 API keys come only from environment variables, read when the backend is built (``api_key_env``
 names another variable); a missing key is a :class:`~deepmmsearch.registry.ConfigError` naming
 the variable. Keys are never logged, never part of a cache key (the cache knows backends by
-their registry name) and never in a trajectory. Every backend takes ``timeout_s``, ``retries``
-(total attempts for 429/5xx) and ``rate_per_s``; failures raise
+their registry name) and never in a trajectory. Every backend takes ``timeout_s`` (the deadline of one
+whole attempt, body included), ``retries`` (total attempts for 429/5xx), ``rate_per_s`` and
+``max_response_bytes`` (decoded body cap, 8 MiB); failures raise
 :class:`~deepmmsearch.tools.base.ToolError` (see :mod:`deepmmsearch.tools.http`). "No results"
 is an empty list, not an error.
 """
@@ -24,9 +25,15 @@ import os
 import re
 from typing import Any
 
+from deepmmsearch.jsontext import scrub
 from deepmmsearch.registry import ConfigError
 from deepmmsearch.tools.base import ToolError
-from deepmmsearch.tools.http import HttpClient, RetryPolicy, register_secret
+from deepmmsearch.tools.http import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    HttpClient,
+    RetryPolicy,
+    register_secret,
+)
 from deepmmsearch.tools.text.snippets import best_passage, query_words, term_variants
 from deepmmsearch.types import SearchHit
 
@@ -38,7 +45,7 @@ def clean_text(value: Any) -> str:
     """Plain text from an API string that may hold HTML tags (<strong>) or entities."""
     if not isinstance(value, str):
         return ""
-    return " ".join(html.unescape(_TAG.sub("", value)).split())
+    return " ".join(scrub(html.unescape(_TAG.sub("", value))).split())
 
 
 def read_key(env: str, backend: str, *, required: bool = True) -> str | None:
@@ -77,10 +84,12 @@ class _WebTextSearch:
     name = "web"
 
     def __init__(self, base_url: str, *, timeout_s: float, retries: int,
-                 rate_per_s: float | None, headers: dict[str, str] | None = None) -> None:
+                 rate_per_s: float | None, headers: dict[str, str] | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.base_url = base_url.rstrip("/")
         self.client = HttpClient(self.name, timeout_s=timeout_s, retry=RetryPolicy(attempts=retries),
-                                 rate_per_s=rate_per_s, headers=headers)
+                                 rate_per_s=rate_per_s, headers=headers,
+                                 max_response_bytes=max_response_bytes)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -111,9 +120,11 @@ class SearxngTextSearch(_WebTextSearch):
                  engines: str | None = None, language: str | None = None,
                  time_range: str | None = None, safesearch: int | None = None,
                  api_key_env: str = "SEARXNG_API_KEY", timeout_s: float = 15.0, retries: int = 3,
-                 rate_per_s: float | None = None) -> None:
+                 rate_per_s: float | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         key = read_key(api_key_env, self.name, required=False)  # for instances behind a proxy
         super().__init__(base_url, timeout_s=timeout_s, retries=retries, rate_per_s=rate_per_s,
+                         max_response_bytes=max_response_bytes,
                          headers={"Authorization": f"Bearer {key}"} if key else None)
         self.params = {"categories": categories, "engines": engines, "language": language,
                        "time_range": time_range, "safesearch": safesearch}
@@ -139,9 +150,11 @@ class SerpApiTextSearch(_WebTextSearch):
                  hl: str | None = None, google_domain: str | None = None, safe: str | None = None,
                  no_cache: bool = False, base_url: str = "https://serpapi.com",
                  api_key_env: str = "SERPAPI_API_KEY", timeout_s: float = 30.0, retries: int = 3,
-                 rate_per_s: float | None = None) -> None:
+                 rate_per_s: float | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._key = read_key(api_key_env, self.name)
-        super().__init__(base_url, timeout_s=timeout_s, retries=retries, rate_per_s=rate_per_s)
+        super().__init__(base_url, timeout_s=timeout_s, retries=retries, rate_per_s=rate_per_s,
+                         max_response_bytes=max_response_bytes)
         self.params = {"engine": engine, "location": location, "gl": gl, "hl": hl,
                        "google_domain": google_domain, "safe": safe,
                        "no_cache": "true" if no_cache else None}
@@ -169,9 +182,11 @@ class SerperTextSearch(_WebTextSearch):
 
     def __init__(self, gl: str | None = None, hl: str | None = None, location: str | None = None,
                  base_url: str = "https://google.serper.dev", api_key_env: str = "SERPER_API_KEY",
-                 timeout_s: float = 30.0, retries: int = 3, rate_per_s: float | None = None) -> None:
+                 timeout_s: float = 30.0, retries: int = 3, rate_per_s: float | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         key = read_key(api_key_env, self.name)
         super().__init__(base_url, timeout_s=timeout_s, retries=retries, rate_per_s=rate_per_s,
+                         max_response_bytes=max_response_bytes,
                          headers={"X-API-KEY": key or ""})
         self.options = {k: v for k, v in {"gl": gl, "hl": hl, "location": location}.items() if v}
 
@@ -195,9 +210,11 @@ class BraveTextSearch(_WebTextSearch):
                  extra_snippets: bool = False,
                  base_url: str = "https://api.search.brave.com/res/v1",
                  api_key_env: str = "BRAVE_API_KEY", timeout_s: float = 15.0, retries: int = 3,
-                 rate_per_s: float | None = None) -> None:
+                 rate_per_s: float | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         key = read_key(api_key_env, self.name)
         super().__init__(base_url, timeout_s=timeout_s, retries=retries, rate_per_s=rate_per_s,
+                         max_response_bytes=max_response_bytes,
                          headers={"X-Subscription-Token": key or ""})
         self.params = {"country": country, "search_lang": search_lang, "safesearch": safesearch,
                        "freshness": freshness, "extra_snippets": "true" if extra_snippets else None}
@@ -231,9 +248,11 @@ class RetrieverTextSearch(_WebTextSearch):
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000", path: str = "/retrieve",
                  api_key_env: str = "RETRIEVER_API_KEY", snippet_chars: int = SNIPPET_CHARS,
-                 timeout_s: float = 30.0, retries: int = 3, rate_per_s: float | None = None) -> None:
+                 timeout_s: float = 30.0, retries: int = 3, rate_per_s: float | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         key = read_key(api_key_env, self.name, required=False)
         super().__init__(base_url, timeout_s=timeout_s, retries=retries, rate_per_s=rate_per_s,
+                         max_response_bytes=max_response_bytes,
                          headers={"Authorization": f"Bearer {key}"} if key else None)
         self.path = "/" + path.lstrip("/")
         self.snippet_chars = snippet_chars
