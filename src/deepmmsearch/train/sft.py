@@ -32,6 +32,7 @@ from typing import Any
 
 from deepmmsearch.models.tiny import TinySpec
 from deepmmsearch.registry import ConfigError
+from deepmmsearch.train.vision_warmup import VisionWarmupSpec
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class SFTRunConfig:
     method: str = "lora"  # lora | full
     lora: LoraSpec = field(default_factory=LoraSpec)
     train_vision: bool = False  # full fine-tuning only
+    # tiny models only: pretrain the random vision tower on SimWeb's scenes first (then frozen)
+    vision_warmup: VisionWarmupSpec | None = None
     epochs: float = 3.0
     max_steps: int = -1  # > 0 overrides epochs
     learning_rate: float = 1e-4
@@ -99,6 +102,9 @@ class SFTRunConfig:
             raise ConfigError(f"sft.precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
         if self.train_vision and self.method != "full":
             raise ConfigError("sft.train_vision needs method: full (LoRA targets the language model)")
+        if self.vision_warmup is not None and self.tiny is None:
+            raise ConfigError("sft.vision_warmup is for a tiny model built from scratch (tiny:); a "
+                              "pretrained checkpoint's vision encoder is already trained")
         if self.per_device_batch_size < 1 or self.global_batch_size < self.per_device_batch_size:
             raise ConfigError("sft: need 1 <= per_device_batch_size <= global_batch_size")
 
@@ -177,6 +183,11 @@ def run_sft(cfg: SFTRunConfig) -> SFTResult:
     # transformers' Trainer reloads them with a non-strict load_state_dict that does not map
     # Qwen2.5-VL's saved key layout (visual.*, model.layers.*) and silently loads nothing.
     model, processor, examples = load_start_model(cfg, weights_from=ckpt if cfg.method == "full" else None)
+    warmup = None
+    if cfg.vision_warmup is not None and not ckpt:
+        from deepmmsearch.train.vision_warmup import warm_up_vision
+
+        warmup = warm_up_vision(model, processor, cfg.vision_warmup)
     train_rows, eval_rows = prepare_data(cfg, processor, examples)
     trainer = build_trainer(cfg, model, processor, train_rows, eval_rows)
     result = trainer.train(resume_from_checkpoint=ckpt)
@@ -185,6 +196,7 @@ def run_sft(cfg: SFTRunConfig) -> SFTResult:
     summary = {
         "steps": trainer.state.global_step, "train_loss": result.training_loss,
         "examples": len(train_rows), "wall_s": round(time.perf_counter() - t0, 2),
+        "vision_warmup": warmup,
         "train_runtime_s": result.metrics.get("train_runtime"),
         "samples_per_s": result.metrics.get("train_samples_per_second"),
         "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
