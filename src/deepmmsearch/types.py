@@ -191,12 +191,9 @@ class Trajectory(Record):
 
     def messages(self) -> list[Message]:
         """The whole conversation: prompt, then model turns and tool injections."""
-        out = list(self.prompt)
-        for t in self.turns:
-            out.append(Message("assistant", t.model_text))
-            if t.observation is not None:
-                out.append(Message("tool", t.observation))
-        return out
+        from deepmmsearch.conversation.messages import conversation  # the core builds on records
+
+        return conversation(self.prompt, self.turns)
 
 
 @dataclass

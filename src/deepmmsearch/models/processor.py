@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch.conversation.template import CHAT_TEMPLATE
 from deepmmsearch.registry import missing_dependency
-from deepmmsearch.train.chat_template import CHAT_TEMPLATE
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from deepmmsearch.protocol import ALL_TAGS, WHOLE_IMAGE
-from deepmmsearch.registry import ConfigError
-from deepmmsearch.train.chat_template import (
+from deepmmsearch.conversation.template import (
     ENDOFTEXT,
     IM_END,
     IMAGE_PAD,
@@ -32,6 +30,8 @@ from deepmmsearch.train.chat_template import (
     VISION_END,
     VISION_START,
 )
+from deepmmsearch.protocol import ALL_TAGS, WHOLE_IMAGE
+from deepmmsearch.registry import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ names the tools, budgets and prompts; its ``policy`` is ignored: the model being
 policy; with ``trl.use_vllm`` TRL's vLLM engine generates, :mod:`deepmmsearch.train.grpo_vllm`).
 The rollout returns the sampled ids with their log-probabilities; the injected
 ``<information>`` text is tokenised separately and carries ``env_mask`` 0, so it never enters the
-loss (:mod:`deepmmsearch.train.masking`, the same encoder SFT uses).
+loss (:mod:`deepmmsearch.conversation.encoding`, the same encoder SFT uses).
 
 Reward (paper §3.2): ``R = (1 − λ)·s + λ·s_fmt`` — two TRL reward functions, correctness from the
 configured judge and :func:`~deepmmsearch.protocol.format_score`, weighted ``[1 − λ, λ]``. The

@@ -224,7 +224,7 @@ class GRPORun:
             raise RuntimeError(
                 "GRPO: TRL's rendering of the prompt differs from the rollout's prompt ids "
                 f"({len(theirs)} vs {len(ours)} tokens); the processor's chat template must be "
-                "deepmmsearch.train.chat_template.CHAT_TEMPLATE")
+                "deepmmsearch.conversation.template.CHAT_TEMPLATE")
 
     def record(self, trajs: list[Trajectory], out: dict[str, list]) -> None:
         s = self.stats

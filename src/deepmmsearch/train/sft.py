@@ -14,7 +14,7 @@
   stays frozen unless ``train_vision``). ``tiny:`` builds a random tiny Qwen2.5-VL whose tokenizer
   is trained on the data, instead of loading ``model``.
 - The loss covers only the model's tokens; the prompt and every injected ``<information>`` span are
-  masked, through the chat template and the encoder the rollouts use (``train/masking.py``).
+  masked, through the chat template and the encoder the rollouts use (``conversation/encoding.py``).
 - Output in ``out``: ``checkpoints/`` (resumable; ``resume: true`` picks the latest),
   ``adapter/`` (LoRA + processor), ``model/`` (merged model + processor — what the ``hf`` policy
   loads), ``train_log.jsonl``, ``loss.png``, ``summary.json``, ``config.yaml``.
