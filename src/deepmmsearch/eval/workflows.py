@@ -31,9 +31,10 @@ from deepmmsearch.agent.state import Episode, ToolRequest
 from deepmmsearch.agent.toolbox import Toolbox
 from deepmmsearch.config import Limits
 from deepmmsearch.conversation.messages import information_text
-from deepmmsearch.policies.base import GenerationRequest, Policy
+from deepmmsearch.policies.base import GenerationRequest
 from deepmmsearch.prompts import PromptSet
 from deepmmsearch.protocol import IMAGE_PLACEHOLDER, WHOLE_IMAGE, escape_information, parse_action
+from deepmmsearch.roles import Policy
 from deepmmsearch.tools.cache import ReplayMiss
 from deepmmsearch.types import Message, Sample, Trajectory, Turn
 
