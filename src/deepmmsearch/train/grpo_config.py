@@ -1,4 +1,6 @@
-"""The GRPO stage on one node: TRL's ``GRPOTrainer`` with multi-turn tool rollouts (paper §3.2).
+"""The GRPO stage's configuration (validated without torch); the run is :mod:`.grpo`.
+
+The GRPO stage on one node: TRL's ``GRPOTrainer`` with multi-turn tool rollouts (paper §3.2).
 
 ::
 
@@ -32,7 +34,8 @@ from typing import Any
 
 from deepmmsearch.config import AgentConfig
 from deepmmsearch.registry import ComponentSpec, ConfigError
-from deepmmsearch.train.sft import LoraSpec
+from deepmmsearch.train.launch import PRECISIONS
+from deepmmsearch.train.sft_config import LoraSpec
 
 # The paper's settings (App. D), mapped to GRPOConfig fields; `trl:` in the config overrides them.
 PAPER_TRL_DEFAULTS: dict[str, Any] = {
@@ -70,7 +73,7 @@ class GRPORunConfig:
     out: str = "runs/grpo"
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
+    precision: str = "auto"  # auto (fp32 on CPU, bf16 on GPU, fp16 without bf16) | bf16 | fp16 | fp32
     torch_threads: int | None = None
     save_merged: bool = True
     rollout_log_every: int = 1  # write the trajectories of every N-th step to rollouts.jsonl
@@ -84,8 +87,9 @@ class GRPORunConfig:
             raise ConfigError("grpo.format_weight must be in [0, 1]")
         if self.temperature <= 0 or not 0 < self.top_p <= 1:
             raise ConfigError("grpo: rollouts are sampled: need temperature > 0 and 0 < top_p <= 1")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"grpo.precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"grpo.precision must be one of {', '.join(PRECISIONS)}, "
+                              f"got {self.precision!r}")
         from deepmmsearch.registry import DATASET, JUDGE
 
         DATASET.validate(self.dataset)
@@ -117,10 +121,3 @@ def check_trl_fields(trl: dict[str, Any]) -> None:
     for key in trl:
         if key not in names:
             raise ConfigError(f"grpo.trl: unknown GRPOConfig field {key!r}{did_you_mean(key, names)}")
-
-
-def run_grpo(cfg: GRPORunConfig) -> Any:
-    """Train, save and summarise one GRPO run (the body of ``deepmmsearch grpo``)."""
-    from deepmmsearch.train.grpo_trainer import GRPORun
-
-    return GRPORun(cfg).run()

@@ -1,4 +1,6 @@
-"""The SFT stage: TRL's ``SFTTrainer`` on distilled trajectories (paper §3.3; issue 6).
+"""The SFT stage's configuration (validated without torch); the run is :mod:`.sft`.
+
+The stage: TRL's ``SFTTrainer`` on distilled trajectories (paper §3.3; issue 6).
 
 ::
 
@@ -22,19 +24,14 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deepmmsearch.models.tiny import TinySpec
 from deepmmsearch.registry import ConfigError
+from deepmmsearch.train.launch import PRECISIONS, world_size
 from deepmmsearch.train.vision_warmup import VisionWarmupSpec
-
-log = logging.getLogger(__name__)
 
 # q/k/v/o and MLP projections of the language model only (never `visual.*`, never lm_head)
 LANGUAGE_MODEL_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -98,7 +95,7 @@ class SFTRunConfig:
             raise ConfigError(f"sft.method must be 'lora' or 'full', got {self.method!r}")
         if (self.model is None) == (self.tiny is None):
             raise ConfigError("sft: give exactly one of 'model' (hub id or directory) and 'tiny'")
-        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
+        if self.precision not in PRECISIONS:
             raise ConfigError(f"sft.precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
         if self.train_vision and self.method != "full":
             raise ConfigError("sft.train_vision needs method: full (LoRA targets the language model)")
@@ -120,15 +117,6 @@ class SFTResult:
     summary: dict[str, Any]
 
 
-def is_main_process() -> bool:
-    """Rank 0 (or no launcher): the process that writes shared files."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def grad_accumulation(cfg: SFTRunConfig, processes: int | None = None) -> int:
     """Gradient accumulation steps that give ``global_batch_size``; an error if it does not divide."""
     per_step = cfg.per_device_batch_size * (processes or world_size())
@@ -136,101 +124,3 @@ def grad_accumulation(cfg: SFTRunConfig, processes: int | None = None) -> int:
         raise ConfigError(f"sft.global_batch_size {cfg.global_batch_size} is not a multiple of "
                           f"per_device_batch_size × processes = {per_step}")
     return cfg.global_batch_size // per_step
-
-
-def last_checkpoint(folder: Path) -> str | None:
-    cks = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return str(max(cks, key=lambda p: int(p.name.split("-")[-1]))) if cks else None
-
-
-def resume_path(cfg: SFTRunConfig) -> str | None:
-    if cfg.resume is False:
-        return None
-    if cfg.resume is True:
-        found = last_checkpoint(Path(cfg.out) / "checkpoints")
-        if found is None:
-            log.info("resume: no checkpoint in %s/checkpoints, starting fresh", cfg.out)
-        return found
-    if not Path(str(cfg.resume)).exists():
-        raise ConfigError(f"sft.resume: checkpoint not found: {cfg.resume}")
-    return str(cfg.resume)
-
-
-def run_sft(cfg: SFTRunConfig) -> SFTResult:
-    """Train, save and summarise one SFT run (the body of ``deepmmsearch sft``)."""
-    from deepmmsearch.train.sft_trainer import (
-        build_trainer,
-        load_start_model,
-        prepare_data,
-        save_outputs,
-    )
-
-    t0 = time.perf_counter()
-    if cfg.torch_threads:
-        import torch
-
-        torch.set_num_threads(cfg.torch_threads)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from deepmmsearch.config import dump_config
-
-    if is_main_process():
-        dump_config(cfg, out / "config.yaml")
-    ckpt = resume_path(cfg)
-    if ckpt:
-        log.info("resuming from %s", ckpt)
-    # Full fine-tuning: the checkpoint's weights are loaded here with from_pretrained, because
-    # transformers' Trainer reloads them with a non-strict load_state_dict that does not map
-    # Qwen2.5-VL's saved key layout (visual.*, model.layers.*) and silently loads nothing.
-    model, processor, examples = load_start_model(cfg, weights_from=ckpt if cfg.method == "full" else None)
-    warmup = None
-    if cfg.vision_warmup is not None and not ckpt:
-        from deepmmsearch.train.vision_warmup import warm_up_vision
-
-        warmup = warm_up_vision(model, processor, cfg.vision_warmup)
-    train_rows, eval_rows = prepare_data(cfg, processor, examples)
-    trainer = build_trainer(cfg, model, processor, train_rows, eval_rows)
-    result = trainer.train(resume_from_checkpoint=ckpt)
-    model_dir, adapter_dir = save_outputs(cfg, trainer, processor)
-    history = list(trainer.state.log_history)
-    summary = {
-        "steps": trainer.state.global_step, "train_loss": result.training_loss,
-        "examples": len(train_rows), "wall_s": round(time.perf_counter() - t0, 2),
-        "vision_warmup": warmup,
-        "train_runtime_s": result.metrics.get("train_runtime"),
-        "samples_per_s": result.metrics.get("train_samples_per_second"),
-        "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
-        "model_dir": str(model_dir) if model_dir else None,
-        "adapter_dir": str(adapter_dir) if adapter_dir else None,
-    }
-    if is_main_process():
-        _write_logs(out, history, summary)
-    log.info("SFT done: %d steps, train loss %.4f, %s", summary["steps"], result.training_loss,
-             model_dir or adapter_dir)
-    return SFTResult(out, model_dir, adapter_dir, trainer.state.global_step, result.training_loss,
-                     history, summary)
-
-
-def _write_logs(out: Path, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    with open(out / "train_log.jsonl", "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(row) + "\n" for row in history)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    points = [(r["step"], r["loss"]) for r in history if "loss" in r and "step" in r]
-    if len(points) < 2:
-        return
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.info("matplotlib missing: no loss plot (pip install 'deepmmsearch[plot]')")
-        return
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot(*zip(*points))
-    ax.set_xlabel("step")
-    ax.set_ylabel("train loss (model tokens)")
-    ax.set_title("SFT")
-    fig.tight_layout()
-    fig.savefig(out / "loss.png", dpi=100)
-    plt.close(fig)
