@@ -5,7 +5,8 @@
 - ``rag`` (E.3): exactly one whole-image search, whose summary goes into the first prompt; the
   model writes one ``<text_search>`` query (no ``<reason>`` needed); that text search runs and its
   results come back with the answer instruction (``prompts.rag_answer``, as the environment's
-  message, like an agent's observation); the model reasons and answers. A first turn that is not a text search falls back to the question
+  message, like an agent's observation); the model reasons and answers. A first turn that is not
+  a text search falls back to the question
   itself as the query (recorded in ``metadata["rag_query_fallback"]``), so the workflow always
   makes its two searches. The fixed image search is stored in ``metadata["fixed_calls"]``.
 - ``agent``: the search agent (E.1 prompts) with any policy — a prompted base model, or a trained

@@ -12,7 +12,8 @@ The pieces, in the order a step runs them:
    ``env_mask`` through ``HFPolicy.rollout_tokens`` (the encoder SFT uses): injected text has mask 0.
 3. Two reward functions: ``correctness`` (the judge on the final answer, async, all at once) and
    ``format`` (:func:`~deepmmsearch.protocol.format_score`), weighted ``[1 − λ, λ]``.
-4. :class:`~deepmmsearch.train.grpo_metrics.MetricsLog` writes one JSON row per step to ``metrics.jsonl`` with TRL's numbers (loss,
+4. :class:`~deepmmsearch.train.grpo_metrics.MetricsLog` writes one JSON row per step to
+   ``metrics.jsonl`` with TRL's numbers (loss,
    reward, KL, entropy, lengths) and ours (accuracy, format rate, tool calls per type, turns, stop
    reasons, and the step's time split into generation, tools, judge and optimisation).
 
