@@ -1,31 +1,17 @@
 """The one conversation of an episode and the one ``<information>`` text of a tool call.
 
 Both the live :class:`~deepmmsearch.agent.state.Episode` (the prompt a policy sees) and the
-finished :class:`~deepmmsearch.types.Trajectory` (what SFT trains on) build their messages here,
-and the agent and the eval workflows render a tool call through :func:`information_text`.
+finished :class:`~deepmmsearch.types.Trajectory` (what SFT trains on) build their messages with
+:func:`conversation` (defined with the records in :mod:`deepmmsearch.types`, which holds no
+other conversation logic), and the agent and the eval workflows render a tool call through
+:func:`information_text`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from deepmmsearch.types import ToolCall, conversation
 
-from deepmmsearch.types import Message, ToolCall
-
-
-class TurnLike(Protocol):
-    model_text: str
-    observation: str | None
-
-
-def conversation(prompt: Sequence[Message], turns: Iterable[TurnLike]) -> list[Message]:
-    """The prompt, then each model turn as an assistant message and its injection as a tool one."""
-    out = list(prompt)
-    for t in turns:
-        out.append(Message("assistant", t.model_text))
-        if t.observation is not None:
-            out.append(Message("tool", t.observation))
-    return out
+__all__ = ["conversation", "information_text"]
 
 
 def information_text(call: ToolCall) -> str:

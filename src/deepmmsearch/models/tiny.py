@@ -30,7 +30,16 @@ from deepmmsearch.conversation.template import (
     VISION_END,
     VISION_START,
 )
-from deepmmsearch.protocol import ALL_TAGS, WHOLE_IMAGE
+from deepmmsearch.protocol import (
+    ALL_TAGS,
+    ANSWER,
+    IMG_SEARCH,
+    INFORMATION,
+    REASON,
+    TEXT_SEARCH,
+    WHOLE_IMAGE,
+    wrap,
+)
 from deepmmsearch.registry import ConfigError
 
 log = logging.getLogger(__name__)
@@ -87,12 +96,11 @@ def default_texts() -> list[str]:
         texts += [p.initial, p.after_image_search, p.after_text_search, p.budget_spent,
                   p.invalid_action, p.direct]
     texts += [
-        "<reason>I need to know which bird this is.</reason><img_search>the white bird</img_search>",
-        ("<reason>It is a great egret; I need its wingspan.</reason>"
-         "<text_search>great egret wingspan</text_search>"),
-        ("<information>Great egret: The great egret is a large heron. Its wingspan is 131 to 170"
-         " cm.</information>"),
-        "<reason>The result gives the answer.</reason><answer>131 to 170 cm</answer>",
+        wrap(REASON, "I need to know which bird this is.") + wrap(IMG_SEARCH, "the white bird"),
+        wrap(REASON, "It is a great egret; I need its wingspan.")
+        + wrap(TEXT_SEARCH, "great egret wingspan"),
+        wrap(INFORMATION, "Great egret: The great egret is a large heron. Its wingspan is 131 to 170 cm."),
+        wrap(REASON, "The result gives the answer.") + wrap(ANSWER, "131 to 170 cm"),
         "What is the wingspan of this bird? Who designed this bridge? When was it built?",
         "0 1 2 3 4 5 6 7 8 9 the of and to in is was for on with by at from",
     ]
