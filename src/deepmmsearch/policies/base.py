@@ -1,6 +1,6 @@
 """The Policy role's records (its protocol is :class:`deepmmsearch.roles.Policy`).
 
-Backends: ``hf`` (transformers, Qwen2.5-VL), ``openai`` (any OpenAI-compatible server),
+Backends: ``hf`` (transformers, Qwen2.5-VL / Qwen3-VL / Qwen3.5), ``openai`` (any OpenAI-compatible server),
 ``scripted`` (replays turns from a file; tests and demos) and ``simweb-expert`` (SimWeb's
 privileged teacher). A policy gets the neutral message list (see :class:`~deepmmsearch.types.Message`)
 and must stop after the closing tag of an action, so the tool runs before it goes on.

@@ -1,4 +1,5 @@
-"""``hf``: a local transformers Qwen2.5-VL as the policy (a hub id or a model directory).
+"""``hf``: a local transformers Qwen-VL as the policy (a hub id or a model directory; any family
+of conversation/families.py, picked by the checkpoint's model_type).
 
 Config (``agent.policy``)::
 
