@@ -10,6 +10,8 @@ from deepmmsearch.data.benchmarks.base import BenchmarkData
 from deepmmsearch.registry import DATASET, ConfigError
 from deepmmsearch.types import Sample
 
+from .test_data_benchmarks_2026 import specs as specs_2026
+
 
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory):
@@ -25,7 +27,10 @@ def world_dir(tmp_path_factory):
 def specs(bench_specs, world_dir, tmp_path):
     rows = tmp_path / "rows.jsonl"
     DATASET.build(bench_specs["infoseek"]).write_jsonl(rows)
-    return {**bench_specs, "simweb": {"name": "simweb", "path": str(world_dir), "split": "test"},
+    newer = {name: {"name": name, **spec} for name, spec in specs_2026(tmp_path).items()}
+    newer["infovqa"] = {**newer["docvqa"], "name": "infovqa"}  # InfographicVQA: DocVQA's layout
+    return {**bench_specs, **newer,
+            "simweb": {"name": "simweb", "path": str(world_dir), "split": "test"},
             "jsonl": {"name": "jsonl", "path": str(rows)}}
 
 
