@@ -72,6 +72,7 @@ def test_image_token_counts_follow_the_processors_resize(family, budget, tmp_pat
     fam = family_for(family)
     lo, hi = budget
     ip = tiny_image_processor(fam, TinySpec(family=family, min_pixels=lo, max_pixels=hi))
+    lo, hi = ip.size["shortest_edge"], ip.size["longest_edge"]  # the bounds it resizes with
     enc = ImageEncoder(ip, cache_size=0)
     for w, h in SIZES:
         path = tmp_path / f"{w}x{h}.png"
