@@ -73,6 +73,7 @@ bench: install
 bench-gpu:
 	PY=$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PY)) bash bench/run_gpu_recipe.sh $(ARGS)
 
+# ruff with the rules of pyproject.toml ([tool.ruff.lint]: defaults + E, F, I, B, UP); .ci/run runs it.
 lint: install
 	$(BIN)/ruff check src tests bench
 

@@ -165,7 +165,7 @@ def build_model(card: dict[str, Any], processor: Any, shapes: Shapes, device: st
     import transformers
     from transformers import AutoConfig, GenerationConfig
 
-    from deepmmsearch.train.chat_template import (
+    from deepmmsearch.conversation.template import (
         ENDOFTEXT,
         IM_END,
         IMAGE_PAD,

@@ -185,8 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     for part in PARTS:
         v = _mean(rows, f"time/{part}")
         print(f"{part:<18}{v:>9.3f}{v / step:>8.1%}")
-    print(f"per episode: {_mean(rows, 'rollout/turns'):.2f} turns, {_mean(rows, 'rollout/tool_calls'):.2f} tool calls, "
-          f"{_mean(rows, 'completions/mean_length'):.0f} model + {_mean(rows, 'rollout/injected_tokens'):.0f} injected tokens, "
+    print(f"per episode: {_mean(rows, 'rollout/turns'):.2f} turns, "
+          f"{_mean(rows, 'rollout/tool_calls'):.2f} tool calls, "
+          f"{_mean(rows, 'completions/mean_length'):.0f} model + "
+          f"{_mean(rows, 'rollout/injected_tokens'):.0f} injected tokens, "
           f"reward {_mean(rows, 'reward'):.3f}")
     bare_s = statistics.mean(bare)
     print(f"baseline: TRL single-turn GRPO step, {episodes} completions of {max(8, length)} tokens, no tools: "

@@ -53,7 +53,9 @@ def make_set(n: int, n_queries: int, seed: int = 1) -> tuple[list, dict[str, lis
         small, sboxes = make_scene([pics[i] for i in ids], size=(448, 448), seed=s + 10_000,
                                    picture_px=(40, 72))
         b = sboxes[0]
-        j = lambda: rng.uniform(-0.12, 0.12)
+        def j() -> float:
+            return rng.uniform(-0.12, 0.12)
+
         jit = Box(b.x1 + j() * b.width, b.y1 + j() * b.height, b.x2 + j() * b.width, b.y2 + j() * b.height)
         q["crop-jit"].append((ids[0], crop_box(_jpeg(small), jit)[0]))
         i = rng.randrange(n)

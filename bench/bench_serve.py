@@ -2,7 +2,8 @@
 
 Runs the fixture agent (scripted policy, fixture tools: the agent itself costs ~nothing, so the
 server's own overhead shows) in process as the baseline, then through a real uvicorn server on
-127.0.0.1 (``deepmmsearch serve`` in a subprocess): non-streaming and streaming chat completions with an image, concurrent requests, and
+127.0.0.1 (``deepmmsearch serve`` in a subprocess): non-streaming and streaming chat completions
+with an image, concurrent requests, and
 /retrieve batches. Prints per-request latency and the ratio to the in-process baseline.
 
     .venv/bin/python bench/bench_serve.py [--n 40] [--concurrency 4]

@@ -108,9 +108,9 @@ def run_bare(cfg) -> float:
     from PIL import Image
     from trl import SFTConfig, SFTTrainer
 
+    from deepmmsearch.conversation.template import to_hf_messages
     from deepmmsearch.models.loading import load_model_and_processor
     from deepmmsearch.protocol import IMAGE_PLACEHOLDER
-    from deepmmsearch.train.chat_template import to_hf_messages
     from deepmmsearch.train.sft_data import read_examples
 
     model, processor = load_model_and_processor(cfg.model, device="cpu", dtype="float32")

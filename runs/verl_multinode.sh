@@ -2,13 +2,15 @@
 # DeepMMSearch-R1 GRPO on many nodes with veRL 0.9.1 (the paper: 4 nodes × 8 H100, §4.1, App. D).
 #
 #   runs/verl_multinode.sh [--variant paper-30ep|paper-20ep] [--loop deepmmsearch_agent|tool_agent]
-#                          [--dry-run | --print-overrides] [hydra.key=value ...]
+#                          [--with NAME]... [--dry-run | --print-overrides] [hydra.key=value ...]
 #
 #   --variant          paper-30ep (default): batch 512, mini-batch 128, 30 epochs (§4.1)
 #                      paper-20ep:           batch 256, mini-batch 64, 20 epochs (App. D)
 #                      (configs/verl/<variant>.overrides; docs/DECISIONS.md, Training)
 #   --loop             deepmmsearch_agent (default; our loop, the SFT template's inline layout)
 #                      or tool_agent (veRL's loop; tool results as a new user turn)
+#   --with NAME        also apply configs/verl/NAME.overrides, after the variant (repeatable), e.g.
+#                      --with qwen3-vl-8b: Qwen3-VL-8B on 4 × 8 GPUs (MODEL = its SFT output)
 #   --dry-run          print the resolved Hydra config (python -m verl.trainer.main_ppo --cfg job)
 #   --print-overrides  print the override list, one a line, and exit
 #   extra arguments    more Hydra overrides, applied last (e.g. trainer.total_epochs=1)
@@ -36,8 +38,9 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VARIANT="paper-30ep"
 LOOP="deepmmsearch_agent"
 MODE="run"
+WITH=()
 
-usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -45,6 +48,8 @@ while [[ $# -gt 0 ]]; do
     --variant=*) VARIANT="${1#*=}"; shift ;;
     --loop) LOOP="${2:?--loop needs a value}"; shift 2 ;;
     --loop=*) LOOP="${1#*=}"; shift ;;
+    --with) WITH+=("${2:?--with needs a name}"); shift 2 ;;
+    --with=*) WITH+=("${1#*=}"); shift ;;
     --dry-run) MODE="dry-run"; shift ;;
     --print-overrides) MODE="print"; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -58,6 +63,11 @@ VARIANT_FILE="$REPO/configs/verl/$VARIANT.overrides"
 if [[ ! -f "$VARIANT_FILE" ]]; then
   echo "verl_multinode.sh: unknown variant '$VARIANT' (paper-30ep or paper-20ep)" >&2; exit 2
 fi
+for name in "${WITH[@]+"${WITH[@]}"}"; do
+  if [[ ! -f "$REPO/configs/verl/$name.overrides" ]]; then
+    echo "verl_multinode.sh: no configs/verl/$name.overrides (--with)" >&2; exit 2
+  fi
+done
 case "$LOOP" in deepmmsearch_agent|tool_agent) ;; *)
   echo "verl_multinode.sh: unknown loop '$LOOP' (deepmmsearch_agent or tool_agent)" >&2; exit 2 ;;
 esac
@@ -90,6 +100,7 @@ read_overrides() {  # one override a line; blank lines and # comments skipped
 }
 read_overrides "$REPO/configs/verl/grpo_paper.overrides"
 read_overrides "$VARIANT_FILE"
+for name in "${WITH[@]+"${WITH[@]}"}"; do read_overrides "$REPO/configs/verl/$name.overrides"; done
 overrides+=(
   "actor_rollout_ref.model.path=$MODEL"
   "actor_rollout_ref.model.custom_chat_template=\"$TEMPLATE\""

@@ -96,8 +96,8 @@ STAGES: dict[str, str] = {
     "agent": "deepmmsearch.config:AskConfig",
     "eval": "deepmmsearch.eval.harness:EvalConfig",
     "distill": "deepmmsearch.data.distill:DistillConfig",
-    "sft": "deepmmsearch.train.sft:SFTRunConfig",
-    "grpo": "deepmmsearch.train.grpo:GRPORunConfig",
+    "sft": "deepmmsearch.train.sft_config:SFTRunConfig",
+    "grpo": "deepmmsearch.train.grpo_config:GRPORunConfig",
     "quickstart": "deepmmsearch.quickstart:QuickstartConfig",
     "serve": "deepmmsearch.serve.settings:ServeConfig",
 }

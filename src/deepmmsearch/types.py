@@ -191,12 +191,20 @@ class Trajectory(Record):
 
     def messages(self) -> list[Message]:
         """The whole conversation: prompt, then model turns and tool injections."""
-        out = list(self.prompt)
-        for t in self.turns:
-            out.append(Message("assistant", t.model_text))
-            if t.observation is not None:
-                out.append(Message("tool", t.observation))
-        return out
+        return conversation(self.prompt, self.turns)
+
+
+def conversation(prompt: list[Message], turns: list[Turn]) -> list[Message]:
+    """The one conversation of an episode: the prompt, then each model turn as an assistant
+    message and its injection as a tool one. Used by :meth:`Trajectory.messages` and the live
+    episode (through :mod:`deepmmsearch.conversation.messages`); it lives with the records so
+    that the conversation core can build on them without an import cycle."""
+    out = list(prompt)
+    for t in turns:
+        out.append(Message("assistant", t.model_text))
+        if t.observation is not None:
+            out.append(Message("tool", t.observation))
+    return out
 
 
 @dataclass

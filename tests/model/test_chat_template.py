@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepmmsearch.train.chat_template import (
+from deepmmsearch.conversation.template import (
     ASSISTANT_HEADER,
     IMAGE_TOKENS,
     TURN_END,

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from deepmmsearch.agent.loop import run_episode
+from deepmmsearch.conversation.encoding import IGNORE_INDEX, encode_messages, encode_trajectory
 from deepmmsearch.models.processor import ImageEncoder
 from deepmmsearch.policies.hf import HFPolicy
-from deepmmsearch.train.masking import IGNORE_INDEX, encode_messages, encode_trajectory
 from deepmmsearch.train.sft_data import encode_examples, read_examples
 from deepmmsearch.types import Message
 
@@ -93,7 +93,7 @@ def test_image_pads_are_expanded_in_the_prompt(tiny, tmp_path):
 
 def test_prompt_matches_the_hf_processor(tiny, tmp_path):
     """Our segment encoding of the prompt equals the stock processor's ids for the same text."""
-    from deepmmsearch.train.chat_template import render_text
+    from deepmmsearch.conversation.template import render_text
 
     from .conftest import entity_image
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from deepmmsearch.conversation.encoding import IGNORE_INDEX
 from deepmmsearch.models.processor import ImageEncoder
-from deepmmsearch.train.masking import IGNORE_INDEX
 from deepmmsearch.train.sft_data import TrajectoryCollator, encode_examples, read_examples
 
 

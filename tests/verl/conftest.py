@@ -34,6 +34,12 @@ def processor() -> Any:
 
 
 @pytest.fixture
+def model_type() -> str:
+    """The checkpoint's ``model_type`` veRL is told (``hf_model_type``); see test_verl_families.py."""
+    return "qwen2_5_vl"
+
+
+@pytest.fixture
 def tokenizer(processor: Any) -> Any:
     return processor.tokenizer
 
@@ -127,7 +133,7 @@ def tools() -> list[Any]:
 
 
 @pytest.fixture
-def make_loop(processor: Any, verl_config: Any, tools: list[Any]):
+def make_loop(processor: Any, verl_config: Any, tools: list[Any], model_type: str):
     """Build an agent loop (ours by default) around a fake server, inside the running event loop."""
     from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap
 
@@ -140,7 +146,7 @@ def make_loop(processor: Any, verl_config: Any, tools: list[Any]):
         return cls(trainer_config=DictConfigWrap(cfg), server_manager=server,
                    tokenizer=processor.tokenizer, processor=processor,
                    dataset_cls=DeepMMSearchRLDataset, data_config=DictConfigWrap(cfg.data),
-                   hf_model_type="qwen2_5_vl",
+                   hf_model_type=model_type,
                    tools=ToolListWrap(tools if tool_list is None else tool_list))
 
     return make

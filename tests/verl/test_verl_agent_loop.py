@@ -30,7 +30,7 @@ def model_spans(mask: list[int]) -> list[tuple[int, int]]:
 
 async def test_masks_equal_the_sft_encoding(make_loop, fake_server, agent_prompt, tokenizer,
                                             processor, scene):
-    from deepmmsearch.train.masking import encode_trajectory
+    from deepmmsearch.conversation.encoding import encode_trajectory
 
     server = fake_server([IMG + "<|im_end|><reason>ran on</reason>", TEXT, ANSWER])
     loop = make_loop(server)

@@ -101,3 +101,20 @@ def test_bad_arguments_fail_loudly():
     assert res.returncode == 2 and "unknown loop" in res.stderr
     res = script("--frobnicate")
     assert res.returncode == 2 and "unknown option" in res.stderr
+
+
+def test_qwen3_vl_overrides_compose_and_keep_the_paper_recipe():
+    """--with qwen3-vl-8b: veRL accepts every key, the paper's settings hold, the engine's change."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    res = script("--with", "qwen3-vl-8b", "--print-overrides")
+    assert res.returncode == 0, res.stderr
+    with initialize_config_module("verl.trainer.config", version_base=None):
+        cfg = OmegaConf.to_container(compose("ppo_trainer", overrides=res.stdout.splitlines()),
+                                     resolve=False)
+    check_paper_settings(cfg, "paper-30ep")
+    a = cfg["actor_rollout_ref"]
+    assert a["rollout"]["gpu_memory_utilization"] == 0.55
+    assert a["actor"]["ppo_max_token_len_per_gpu"] == 20480
+    assert cfg["trainer"]["project_name"] == "deepmmsearch-qwen3-vl"

@@ -158,7 +158,7 @@ def test_agent_config_is_found_from_another_directory(tmp_path, monkeypatch):
 
 
 def test_tool_turn_template_layout(tokenizer):
-    from deepmmsearch.train.chat_template import CHAT_TEMPLATE
+    from deepmmsearch.conversation.template import CHAT_TEMPLATE
     from deepmmsearch.train.verl.template import TOOL_TURN_TEMPLATE, chat_template_for
 
     msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Q?"}]},

@@ -16,7 +16,8 @@ from typing import Any
 
 from deepmmsearch.agent.state import Corrective, Episode, Finished, ToolRequest
 from deepmmsearch.agent.toolbox import Toolbox
-from deepmmsearch.policies.base import GenerationRequest, Policy
+from deepmmsearch.policies.base import GenerationRequest
+from deepmmsearch.roles import Policy
 from deepmmsearch.tools.cache import ReplayMiss
 from deepmmsearch.types import Trajectory
 

@@ -8,9 +8,9 @@ from typing import Any
 from deepmmsearch.agent.state import Episode
 from deepmmsearch.agent.toolbox import Toolbox
 from deepmmsearch.config import AgentConfig
-from deepmmsearch.policies.base import Policy
 from deepmmsearch.prompts import PromptSet, get_prompts
 from deepmmsearch.registry import POLICY
+from deepmmsearch.roles import Policy
 
 
 @dataclass

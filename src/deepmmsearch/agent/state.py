@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 from deepmmsearch.config import Limits
+from deepmmsearch.conversation.messages import conversation, information_text
 from deepmmsearch.prompts import PAPER, PromptSet
 from deepmmsearch.protocol import IMAGE_PLACEHOLDER, parse_action, render_information
 from deepmmsearch.types import Action, Box, Message, ToolCall, Trajectory, Turn
@@ -121,12 +122,7 @@ class Episode:
 
     def messages(self) -> list[Message]:
         """The conversation so far, ready for a policy (ends after the last injection)."""
-        out = list(self.prompt)
-        for t in self.turns:
-            out.append(Message("assistant", t.model_text))
-            if t.observation is not None:
-                out.append(Message("tool", t.observation))
-        return out
+        return conversation(self.prompt, self.turns)
 
     @property
     def done(self) -> bool:
@@ -225,7 +221,7 @@ class Episode:
             call.note = req.note
         turn = self.turns[req.turn_index]
         turn.tool_call = call
-        text = render_information(self._information_text(call))
+        text = render_information(information_text(call))
         follow = (
             self.prompts.after_image_search if req.kind == "image_search"
             else self.prompts.after_text_search
@@ -237,19 +233,6 @@ class Episode:
             text += "\n" + notes
         turn.observation = text
         return text
-
-    def _information_text(self, call: ToolCall) -> str:
-        what = "image search" if call.kind == "image_search" else "text search"
-        parts = []
-        if call.note:
-            parts.append(f"({call.note})")
-        if call.error:
-            parts.append(f"The {what} failed: {call.error}. No results.")
-        elif not call.hits and not call.summary:
-            parts.append(f"The {what} found no results.")
-        else:
-            parts.append(call.summary)
-        return " ".join(parts)
 
     def _budget_notes(self) -> str:
         lim, c = self.limits, self.counters

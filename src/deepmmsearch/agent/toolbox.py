@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deepmmsearch.agent.state import ToolRequest
-from deepmmsearch.tools.base import Grounder, ImageSearch, Summarizer, TextSearch
+from deepmmsearch.roles import Grounder, ImageSearch, Summarizer, TextSearch
 from deepmmsearch.tools.cache import ReplayMiss, ToolCache, image_digest, make_key, normalise_query
 from deepmmsearch.tools.crop import ImageLoadError, crop_box, draw_box, load_image, to_rgb
 from deepmmsearch.types import Box, SearchHit, ToolCall

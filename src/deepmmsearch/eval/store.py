@@ -28,9 +28,10 @@ import time
 from collections.abc import Iterator
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from deepmmsearch import jsontext
+from deepmmsearch import appendlog, jsontext
+from deepmmsearch.appendlog import AppendLog
 from deepmmsearch.eval.records import EvalRecord
 
 log = logging.getLogger(__name__)
@@ -52,18 +53,18 @@ def results_path(run_dir: str | Path, dataset: str, workflow: str) -> Path:
 
 
 class ResultsFile:
-    """One append-only JSONL file of :class:`EvalRecord` rows.
+    """One append-only JSONL file of :class:`EvalRecord` rows (an :class:`AppendLog`)::
 
-    >>> f = ResultsFile.open(path)      # reads what is there, cuts a torn last line
-    >>> f.done                          # sample ids already evaluated
-    >>> f.append(record)                # one line, flushed and fsync'd
-    >>> f.close()
+        f = ResultsFile.open(path)      # reads what is there, cuts a torn last line
+        f.done                          # sample ids already evaluated
+        f.append(record)                # one line, flushed and fsync'd
+        f.close()
     """
 
-    def __init__(self, path: Path, done: dict[str, EvalRecord], fh: IO[str]) -> None:
-        self.path = path
-        self.records = done
-        self._fh = fh
+    def __init__(self, log: AppendLog[EvalRecord]) -> None:
+        self.path = log.path
+        self.records = log.rows
+        self._log = log
 
     @property
     def done(self) -> set[str]:
@@ -71,23 +72,18 @@ class ResultsFile:
 
     @classmethod
     def open(cls, path: str | Path) -> ResultsFile:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        records = read_results(path, repair=True) if path.exists() else []
-        fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        return cls(path, {r.sample_id: r for r in records}, fh)
+        return cls(AppendLog(path, key=_sample_id, decode=EvalRecord.from_dict, strict=True,
+                             what="results row"))
 
     def write(self, record: EvalRecord) -> None:
         """Write one row (buffered: durable after :meth:`sync`)."""
         if record.sample_id in self.records:
             raise ValueError(f"{self.path.name}: sample {record.sample_id!r} is already recorded")
-        self._fh.write(record.to_json() + "\n")
-        self.records[record.sample_id] = record
+        self._log.add(record.sample_id, record, record.to_dict())
 
     def sync(self) -> None:
         """Flush and fsync: every row written so far survives a kill or a power cut."""
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        self._log.sync()
 
     def append(self, record: EvalRecord) -> None:
         """Write one row and make it durable."""
@@ -95,14 +91,17 @@ class ResultsFile:
         self.sync()
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+        self._log.close()
 
     def __enter__(self) -> ResultsFile:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _sample_id(record: EvalRecord) -> str:
+    return record.sample_id
 
 
 class Committer:
@@ -171,29 +170,11 @@ def read_results(path: str | Path, *, repair: bool = False) -> list[EvalRecord]:
     file when ``repair`` is set. A bad line elsewhere is an error (the file was edited by hand).
     Duplicate sample ids keep the first row."""
     path = Path(path)
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    out: dict[str, EvalRecord] = {}
-    offset = good_end = 0
-    for i, line in enumerate(lines):
-        end = offset + len(line) + (1 if i < len(lines) - 1 else 0)
-        if line.strip():
-            try:
-                rec = EvalRecord.from_dict(json.loads(line.decode("utf-8")))
-            except (ValueError, KeyError, TypeError) as exc:
-                if any(rest.strip() for rest in lines[i + 1:]):
-                    raise ValueError(f"{path}:{i + 1}: not a results row ({exc})") from None
-                log.warning("%s: dropping a torn last line (%d bytes)", path.name, len(line))
-                break
-            out.setdefault(rec.sample_id, rec)
-        good_end = offset = end
-    if repair and good_end < len(raw):
-        with open(path, "r+b") as fh:
-            fh.truncate(good_end)
-    elif repair and raw and not raw.endswith(b"\n"):  # a complete last row without its newline
-        with open(path, "ab") as fh:
-            fh.write(b"\n")
-    return list(out.values())
+    rows, good_end, _ = appendlog.scan(path, key=_sample_id, decode=EvalRecord.from_dict,
+                                       strict=True, what="results row")
+    if repair:
+        appendlog.repair(path, good_end)
+    return list(rows.values())
 
 
 def load_run_records(run_dir: str | Path) -> list[EvalRecord]:

@@ -5,7 +5,8 @@
 - ``rag`` (E.3): exactly one whole-image search, whose summary goes into the first prompt; the
   model writes one ``<text_search>`` query (no ``<reason>`` needed); that text search runs and its
   results come back with the answer instruction (``prompts.rag_answer``, as the environment's
-  message, like an agent's observation); the model reasons and answers. A first turn that is not a text search falls back to the question
+  message, like an agent's observation); the model reasons and answers. A first turn that is not
+  a text search falls back to the question
   itself as the query (recorded in ``metadata["rag_query_fallback"]``), so the workflow always
   makes its two searches. The fixed image search is stored in ``metadata["fixed_calls"]``.
 - ``agent``: the search agent (E.1 prompts) with any policy — a prompted base model, or a trained
@@ -30,11 +31,13 @@ from deepmmsearch.agent.loop import run_episode
 from deepmmsearch.agent.state import Episode, ToolRequest
 from deepmmsearch.agent.toolbox import Toolbox
 from deepmmsearch.config import Limits
-from deepmmsearch.policies.base import GenerationRequest, Policy
+from deepmmsearch.conversation.messages import information_text
+from deepmmsearch.policies.base import GenerationRequest
 from deepmmsearch.prompts import PromptSet
 from deepmmsearch.protocol import IMAGE_PLACEHOLDER, WHOLE_IMAGE, escape_information, parse_action
+from deepmmsearch.roles import Policy
 from deepmmsearch.tools.cache import ReplayMiss
-from deepmmsearch.types import Message, Sample, ToolCall, Trajectory, Turn
+from deepmmsearch.types import Message, Sample, Trajectory, Turn
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +88,6 @@ async def agent(rt: WorkflowRuntime, sample: Sample, metadata: dict) -> Trajecto
                  episode_id=sample.id, gold=sample.answers, metadata=metadata)
     traj = await run_episode(ep, rt.policy, rt.toolbox)
     return _finish(traj, rt, rt.limits, t0)
-
-
-def information_text(call: ToolCall) -> str:
-    """What a tool call contributes to an ``<information>`` block (unescaped)."""
-    what = "image search" if call.kind == "image_search" else "text search"
-    if call.error:
-        return f"The {what} failed: {call.error}. No results."
-    if not call.hits and not call.summary:
-        return f"The {what} found no results."
-    return call.summary or "\n".join(f"{h.title}: {h.snippet}" for h in call.hits)
 
 
 class _PolicyFailed(Exception):

@@ -1,6 +1,6 @@
 """Batched transformers generation for Qwen2.5-VL that stops right after an action's closing tag.
 
-:func:`generate_batch` takes already encoded conversations (see ``train/masking.py``), left-pads
+:func:`generate_batch` takes already encoded conversations (see ``conversation/encoding.py``), left-pads
 them, runs ``model.generate`` once and returns, per row, the sampled ids cut at the stop point,
 their sampler log-probs and why the row stopped:
 

@@ -80,10 +80,12 @@ def load_model_and_processor(
     attn_implementation: str | None = None,
     merge_adapter: bool = True,
 ) -> tuple[Any, Any]:
-    """Load a Qwen2.5-VL model (eval mode) and its processor with our chat template."""
+    """Load a Qwen-VL model (eval mode) and its processor with our chat template; the
+    processor class follows the model's ``model_type`` (conversation/families.py)."""
     _require_transformers()
     from transformers import AutoModelForImageTextToText
 
+    from deepmmsearch.conversation.families import family_of
     from deepmmsearch.models.processor import load_processor
 
     dev = resolve_device(device)
@@ -102,7 +104,8 @@ def load_model_and_processor(
         model = AutoModelForImageTextToText.from_pretrained(str(path_or_id), **kwargs)
         proc_src = str(path_or_id)
     processor = load_processor(proc_src, min_pixels=min_pixels, max_pixels=max_pixels,
-                               revision=None if is_adapter_dir(src) else revision)
+                               revision=None if is_adapter_dir(src) else revision,
+                               family=family_of(model))
     model.to(dev)
     model.eval()
     return model, processor

@@ -1,8 +1,11 @@
-"""The Qwen2.5-VL processor, usable without torchvision, plus image encoding with a cache.
+"""The Qwen-VL processors, usable without torchvision, plus image encoding with a cache.
 
 On CPU we do not install torchvision (its wheel next to CPU torch is a CUDA build that fails to
-import), so there is no video processor. ``Qwen2_5_VLProcessor(video_processor=None)`` fails a
-class check; :class:`ImageOnlyQwenProcessor` skips that check for a missing video processor. The
+import), so there is no video processor. ``Qwen2_5_VLProcessor(video_processor=None)`` (and
+``Qwen3VLProcessor``) fails a class check; :func:`image_only_processor_class` gives the family's
+processor class with that check skipped for a missing video processor
+(:class:`ImageOnlyQwenProcessor` is the Qwen2.5-VL one). The family comes from the model's
+``model_type`` (:mod:`deepmmsearch.conversation.families`). The
 processor cannot ``save_pretrained`` itself in that state, so :func:`save_processor` writes the
 tokenizer (with our chat template) and the image processor separately, and :func:`load_processor`
 reads them back — from a local directory or a hub id (real Qwen2.5-VL repositories have both).
@@ -20,8 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from deepmmsearch.conversation.families import ModelFamily, family_for
+from deepmmsearch.conversation.template import CHAT_TEMPLATE
 from deepmmsearch.registry import missing_dependency
-from deepmmsearch.train.chat_template import CHAT_TEMPLATE
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +35,43 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     raise missing_dependency("transformers", "train", "the Qwen2.5-VL processor") from exc
 
 
-class ImageOnlyQwenProcessor(Qwen2_5_VLProcessor):
-    """``Qwen2_5_VLProcessor`` that accepts ``video_processor=None`` (no torchvision)."""
+class _NoVideoCheck:
+    """Accept ``video_processor=None`` (no torchvision) in a processor's class check."""
 
     def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> Any:
         if argument is None and "video" in argument_name:
             return None
-        return super().check_argument_for_proper_class(argument_name, argument)
+        return super().check_argument_for_proper_class(argument_name, argument)  # type: ignore[misc]
 
 
-def make_processor(tokenizer: Any, image_processor: Any, chat_template: str = CHAT_TEMPLATE) -> Any:
-    """Bundle a tokenizer and an image processor; our chat template is set on both."""
+class ImageOnlyQwenProcessor(_NoVideoCheck, Qwen2_5_VLProcessor):
+    """``Qwen2_5_VLProcessor`` that accepts ``video_processor=None`` (no torchvision)."""
+
+
+_PROCESSOR_CLASSES: dict[str, type] = {"Qwen2_5_VLProcessor": ImageOnlyQwenProcessor}
+
+
+def image_only_processor_class(family: ModelFamily) -> type:
+    """The family's processor class, accepting a missing video processor."""
+    name = family.processor_class
+    if name not in _PROCESSOR_CLASSES:
+        import transformers
+
+        base = getattr(transformers, name)
+        _PROCESSOR_CLASSES[name] = type(f"ImageOnly{name}", (_NoVideoCheck, base), {
+            "__doc__": f"``{name}`` that accepts ``video_processor=None`` (no torchvision).",
+            "__module__": __name__})
+    return _PROCESSOR_CLASSES[name]
+
+
+def make_processor(tokenizer: Any, image_processor: Any, chat_template: str = CHAT_TEMPLATE,
+                   family: ModelFamily | None = None) -> Any:
+    """Bundle a tokenizer and an image processor (the family's processor class; default
+    Qwen2.5-VL); our chat template is set on both."""
     tokenizer.chat_template = chat_template
-    return ImageOnlyQwenProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-        chat_template=chat_template,
-    )
+    cls = image_only_processor_class(family or family_for(None))
+    return cls(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
+               chat_template=chat_template)
 
 
 def image_size_kwargs(min_pixels: int | None, max_pixels: int | None) -> dict[str, Any]:
@@ -67,8 +92,12 @@ def load_processor(
     max_pixels: int | None = None,
     chat_template: str = CHAT_TEMPLATE,
     revision: str | None = None,
+    family: ModelFamily | None = None,
 ) -> Any:
     """Tokenizer + image processor from a directory or hub id, with our chat template.
+
+    ``family``: the model's (:func:`deepmmsearch.conversation.families.family_of`); without it,
+    the ``model_type`` in the directory's ``config.json`` decides (Qwen2.5-VL when there is none).
 
     ``min_pixels`` / ``max_pixels`` override the image resolution bounds (fewer pixels, fewer
     image tokens: 56×56 gives 4 tokens, 112×112 gives 16).
@@ -85,7 +114,16 @@ def load_processor(
     ip = AutoImageProcessor.from_pretrained(str(path), revision=revision, **base)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    return make_processor(tok, ip, chat_template)
+    return make_processor(tok, ip, chat_template, family=family or _family_on_disk(path))
+
+
+def _family_on_disk(path: str | Path) -> ModelFamily:
+    import json
+
+    config = Path(str(path)) / "config.json"
+    if not config.is_file():
+        return family_for(None)
+    return family_for(json.loads(config.read_text(encoding="utf-8")).get("model_type"))
 
 
 def save_processor(processor: Any, path: str | Path) -> None:

@@ -1,4 +1,4 @@
-"""A tiny random Qwen2.5-VL built locally (nothing downloaded): tests, benchmarks, the quickstart.
+"""A tiny random Qwen-VL built locally (nothing downloaded): tests, benchmarks, the quickstart.
 
 ::
 
@@ -11,7 +11,8 @@ The tokenizer is a byte-level BPE trained with ``tokenizers`` on the given texts
 tokens (``<|im_start|>``, ``<|image_pad|>`` …) are special tokens, the protocol tags
 (``<reason>``, ``</text_search>``, ``<information>`` …) are *normal* added tokens (one token each,
 kept when decoding, so reward functions see them), and digits split one per token. The model is
-``Qwen2_5_VLForConditionalGeneration`` from a config of the given sizes, with random weights.
+the family's class (``TinySpec.family``: ``qwen2_5_vl`` by default, ``qwen3_vl``, ``qwen3_5``; see
+:mod:`deepmmsearch.conversation.families`) from a config of the given sizes, with random weights.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from deepmmsearch.protocol import ALL_TAGS, WHOLE_IMAGE
-from deepmmsearch.registry import ConfigError
-from deepmmsearch.train.chat_template import (
+from deepmmsearch.conversation.families import FAMILIES, ModelFamily, family_for
+from deepmmsearch.conversation.template import (
     ENDOFTEXT,
     IM_END,
     IMAGE_PAD,
@@ -32,6 +32,17 @@ from deepmmsearch.train.chat_template import (
     VISION_END,
     VISION_START,
 )
+from deepmmsearch.protocol import (
+    ALL_TAGS,
+    ANSWER,
+    IMG_SEARCH,
+    INFORMATION,
+    REASON,
+    TEXT_SEARCH,
+    WHOLE_IMAGE,
+    wrap,
+)
+from deepmmsearch.registry import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +54,9 @@ PROTOCOL_TOKENS: tuple[str, ...] = tuple(
 
 @dataclass(frozen=True, kw_only=True)
 class TinySpec:
-    """Sizes of a tiny Qwen2.5-VL (defaults: ≈ 0.2M parameters; see reference/speedrun.md)."""
+    """Sizes of a tiny Qwen-VL (defaults: ≈ 0.2M parameters; see reference/speedrun.md)."""
 
+    family: str = "qwen2_5_vl"  # a conversation.families name: qwen2_5_vl | qwen3_vl | qwen3_5
     vocab_size: int = 500  # BPE target; the real vocab may be smaller on a small corpus
     hidden_size: int = 64
     intermediate_size: int = 128
@@ -63,6 +75,8 @@ class TinySpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ConfigError(f"tiny.family must be one of {', '.join(FAMILIES)}, got {self.family!r}")
         head_dim, rem = divmod(self.hidden_size, self.num_heads)
         if rem or head_dim % 2 or head_dim < 8:
             raise ConfigError("hidden_size / num_heads must be an even head size of at least 8")
@@ -87,12 +101,11 @@ def default_texts() -> list[str]:
         texts += [p.initial, p.after_image_search, p.after_text_search, p.budget_spent,
                   p.invalid_action, p.direct]
     texts += [
-        "<reason>I need to know which bird this is.</reason><img_search>the white bird</img_search>",
-        ("<reason>It is a great egret; I need its wingspan.</reason>"
-         "<text_search>great egret wingspan</text_search>"),
-        ("<information>Great egret: The great egret is a large heron. Its wingspan is 131 to 170"
-         " cm.</information>"),
-        "<reason>The result gives the answer.</reason><answer>131 to 170 cm</answer>",
+        wrap(REASON, "I need to know which bird this is.") + wrap(IMG_SEARCH, "the white bird"),
+        wrap(REASON, "It is a great egret; I need its wingspan.")
+        + wrap(TEXT_SEARCH, "great egret wingspan"),
+        wrap(INFORMATION, "Great egret: The great egret is a large heron. Its wingspan is 131 to 170 cm."),
+        wrap(REASON, "The result gives the answer.") + wrap(ANSWER, "131 to 170 cm"),
         "What is the wingspan of this bird? Who designed this bridge? When was it built?",
         "0 1 2 3 4 5 6 7 8 9 the of and to in is was for on with by at from",
     ]
@@ -139,30 +152,52 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 500, prefix_space: b
     return fast
 
 
-def tiny_config(tokenizer: Any, spec: TinySpec) -> Any:
-    """A ``Qwen2_5_VLConfig`` of the spec's sizes, with token ids taken from ``tokenizer``."""
-    from transformers import Qwen2_5_VLConfig
+def _extra(keys: dict[str, Any], spec: TinySpec) -> dict[str, Any]:
+    """A family's extra config keys, with the size-dependent ones worked out for the spec."""
+    computed = {
+        ("fullatt_block_indexes", "last"): [spec.vision_depth - 1],
+        ("deepstack_visual_indexes", "first"): [0],
+        ("layer_types", "alternate"): [("linear_attention", "full_attention")[i % 2]
+                                       for i in range(spec.num_layers)],
+    }
+    return {k: computed.get((k, v), v) if isinstance(v, str) else v for k, v in keys.items()}
 
+
+def tiny_config(tokenizer: Any, spec: TinySpec) -> Any:
+    """The family's config (``Qwen2_5_VLConfig``, ``Qwen3VLConfig`` …) of the spec's sizes, with
+    token ids taken from ``tokenizer``."""
+    import transformers
+
+    fam = family_for(spec.family)
     ids = tokenizer.convert_tokens_to_ids
     head_dim = spec.hidden_size // spec.num_heads
-    return Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": spec.hidden_size,
-            "intermediate_size": spec.intermediate_size, "num_hidden_layers": spec.num_layers,
-            "num_attention_heads": spec.num_heads, "num_key_value_heads": spec.num_kv_heads,
-            "max_position_embeddings": spec.max_position_embeddings,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                                "mrope_section": mrope_section(head_dim)},
-            "tie_word_embeddings": spec.tie_embeddings,
-            "bos_token_id": ids(ENDOFTEXT), "eos_token_id": ids(IM_END), "pad_token_id": ids(ENDOFTEXT),
-        },
-        vision_config={
-            "depth": spec.vision_depth, "hidden_size": spec.vision_hidden_size,
-            "intermediate_size": spec.vision_intermediate_size, "num_heads": spec.vision_heads,
-            "out_hidden_size": spec.hidden_size, "patch_size": 14, "spatial_merge_size": 2,
-            "temporal_patch_size": 2, "window_size": 112,
-            "fullatt_block_indexes": [spec.vision_depth - 1],
-        },
+    text = {
+        "vocab_size": len(tokenizer), "hidden_size": spec.hidden_size,
+        "intermediate_size": spec.intermediate_size, "num_hidden_layers": spec.num_layers,
+        "num_attention_heads": spec.num_heads, "num_key_value_heads": spec.num_kv_heads,
+        "max_position_embeddings": spec.max_position_embeddings,
+        "tie_word_embeddings": spec.tie_embeddings,
+        "bos_token_id": ids(ENDOFTEXT), "eos_token_id": ids(IM_END), "pad_token_id": ids(ENDOFTEXT),
+        **_extra(dict(fam.tiny_text), spec),
+    }
+    rope: dict[str, Any] = {"rope_type": "default", "rope_theta": 10000.0}
+    for key in ("mrope_interleaved", "partial_rotary_factor"):
+        if key in text:
+            rope[key] = text.pop(key)
+    rotary = int(head_dim * rope.get("partial_rotary_factor", 1.0))
+    text["rope_parameters"] = {**rope, "mrope_section": mrope_section(rotary)}
+    if fam.name != "qwen2_5_vl":  # the later families take head_dim explicitly (default 128 / 256)
+        text["head_dim"] = head_dim
+    vision = {
+        "depth": spec.vision_depth, "hidden_size": spec.vision_hidden_size,
+        "intermediate_size": spec.vision_intermediate_size, "num_heads": spec.vision_heads,
+        "out_hidden_size": spec.hidden_size, "patch_size": fam.patch_size,
+        "spatial_merge_size": fam.merge_size, "temporal_patch_size": 2,
+        **_extra(dict(fam.tiny_vision), spec),
+    }
+    config_class = getattr(transformers, fam.config_class)
+    return config_class(
+        text_config=text, vision_config=vision,
         image_token_id=ids(IMAGE_PAD), video_token_id=ids(VIDEO_PAD),
         vision_start_token_id=ids(VISION_START), vision_end_token_id=ids(VISION_END),
         tie_word_embeddings=spec.tie_embeddings,
@@ -170,12 +205,13 @@ def tiny_config(tokenizer: Any, spec: TinySpec) -> Any:
 
 
 def build_model(config: Any, seed: int = 0) -> Any:
-    """A randomly initialised ``Qwen2_5_VLForConditionalGeneration`` (fp32) with a generation config."""
+    """A randomly initialised model of the config's family (fp32) with a generation config."""
     import torch
-    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+    import transformers
+    from transformers import GenerationConfig
 
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
+    model = getattr(transformers, family_for(config.model_type).model_class)(config)
     text = config.get_text_config()
     model.generation_config = GenerationConfig(
         eos_token_id=text.eos_token_id, pad_token_id=text.pad_token_id, bos_token_id=text.bos_token_id,
@@ -192,19 +228,28 @@ def resize_ceiling(max_pixels: int) -> int:
     return int(max_pixels) + int(max_pixels) // 50
 
 
-def build_tiny(texts: Iterable[str] | None = None, spec: TinySpec | None = None) -> tuple[Any, Any]:
-    """Tokenizer trained on ``texts`` (default: :func:`default_texts`), processor and random model."""
+def tiny_image_processor(fam: ModelFamily, spec: TinySpec) -> Any:
+    """The PIL Qwen-VL image processor (no torchvision) with the family's patch size and norms,
+    and the spec's pixel bounds (the upper one with :func:`resize_ceiling`'s slack)."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
+    return Qwen2VLImageProcessorPil(
+        min_pixels=spec.min_pixels, max_pixels=resize_ceiling(spec.max_pixels), patch_size=fam.patch_size,
+        merge_size=fam.merge_size, temporal_patch_size=2, image_mean=list(fam.image_mean),
+        image_std=list(fam.image_std),
+    )
+
+
+def build_tiny(texts: Iterable[str] | None = None, spec: TinySpec | None = None) -> tuple[Any, Any]:
+    """Tokenizer trained on ``texts`` (default: :func:`default_texts`), processor and random model."""
     from deepmmsearch.models.processor import make_processor
 
     spec = spec or TinySpec()
+    fam = family_for(spec.family)
     tokenizer = train_tokenizer(texts if texts is not None else default_texts(), spec.vocab_size,
                                 prefix_space=spec.prefix_space)
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=spec.min_pixels,
-                                               max_pixels=resize_ceiling(spec.max_pixels))
-    processor = make_processor(tokenizer, image_processor)
+    processor = make_processor(tokenizer, tiny_image_processor(fam, spec), family=fam)
     model = build_model(tiny_config(tokenizer, spec), spec.seed)
     n = sum(p.numel() for p in model.parameters())
-    log.info("built a tiny Qwen2.5-VL: %d parameters, vocab %d (%s)", n, len(tokenizer), asdict(spec))
+    log.info("built a tiny %s: %d parameters, vocab %d (%s)", fam.label, n, len(tokenizer), asdict(spec))
     return model, processor

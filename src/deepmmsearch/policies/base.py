@@ -1,6 +1,6 @@
-"""The Policy role: something that writes the model's next turn.
+"""The Policy role's records (its protocol is :class:`deepmmsearch.roles.Policy`).
 
-Backends: ``hf`` (transformers, Qwen2.5-VL), ``openai`` (any OpenAI-compatible server),
+Backends: ``hf`` (transformers, Qwen2.5-VL / Qwen3-VL / Qwen3.5), ``openai`` (any OpenAI-compatible server),
 ``scripted`` (replays turns from a file; tests and demos) and ``simweb-expert`` (SimWeb's
 privileged teacher). A policy gets the neutral message list (see :class:`~deepmmsearch.types.Message`)
 and must stop after the closing tag of an action, so the tool runs before it goes on.
@@ -9,10 +9,13 @@ and must stop after the closing tag of an action, so the tool runs before it goe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from deepmmsearch.protocol import STOP_STRINGS
+from deepmmsearch.roles import Policy
 from deepmmsearch.types import Message
+
+__all__ = ["Generation", "GenerationRequest", "Policy", "truncate_at_stop"]
 
 
 @dataclass
@@ -34,13 +37,6 @@ class Generation:
     token_ids: list[int] | None = None  # sampled ids (hf policy; used by RL rollouts)
     logprobs: list[float] | None = None
     finish_reason: str | None = None  # "stop" (action tag), "length", "eos"
-
-
-@runtime_checkable
-class Policy(Protocol):
-    name: str
-
-    async def generate(self, request: GenerationRequest) -> Generation: ...
 
 
 def truncate_at_stop(text: str, stops: tuple[str, ...] = STOP_STRINGS) -> tuple[str, bool]:

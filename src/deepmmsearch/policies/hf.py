@@ -1,4 +1,5 @@
-"""``hf``: a local transformers Qwen2.5-VL as the policy (a hub id or a model directory).
+"""``hf``: a local transformers Qwen-VL as the policy (a hub id or a model directory; any family
+of conversation/families.py, picked by the checkpoint's model_type).
 
 Config (``agent.policy``)::
 
@@ -8,7 +9,7 @@ Config (``agent.policy``)::
 
 Each turn the conversation so far — the user prompt with its image, the model's earlier turns and
 every injected ``<information>`` block — is rendered with our chat template
-(``train/chat_template.py``) and encoded segment by segment (``train/masking.py``); the model's
+(``conversation/template.py``) and encoded segment by segment (``conversation/encoding.py``); the model's
 earlier turns are encoded with the ids it actually sampled. Generation stops right after the
 closing tag of an action so that the tool runs before the model goes on. ``<|image_pad|>``,
 ``<|video_pad|>``, ``<|vision_start|>`` and ``<|vision_end|>`` are never generated.
@@ -29,16 +30,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deepmmsearch.policies.base import Generation, GenerationRequest
-from deepmmsearch.registry import ConfigError
-from deepmmsearch.train.chat_template import (
+from deepmmsearch.conversation.encoding import EncodedConversation, encode_segments
+from deepmmsearch.conversation.template import (
     IMAGE_PAD,
     VIDEO_PAD,
     VISION_END,
     VISION_START,
     render_segments,
 )
-from deepmmsearch.train.masking import EncodedConversation, encode_segments
+from deepmmsearch.policies.base import Generation, GenerationRequest
+from deepmmsearch.registry import ConfigError
 from deepmmsearch.types import Message, Trajectory
 
 log = logging.getLogger(__name__)

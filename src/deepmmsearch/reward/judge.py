@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from deepmmsearch.data.scoring import parse_numbers, squad_normalize
 from deepmmsearch.protocol import is_give_up
@@ -33,17 +33,10 @@ from deepmmsearch.reward.bench_prompts import (
     parse_browsecomp_reply,
     parse_mmvet_reply,
 )
+from deepmmsearch.roles import Judge
 from deepmmsearch.types import Message, Verdict
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class Judge(Protocol):
-    name: str
-
-    async def judge(self, question: str, prediction: str | None,
-                    answers: Sequence[str]) -> Verdict: ...
 
 
 async def judge_many(judge: Judge, items: Sequence[tuple[str, str | None, Sequence[str]]],

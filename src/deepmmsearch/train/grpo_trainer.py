@@ -12,7 +12,8 @@ The pieces, in the order a step runs them:
    ``env_mask`` through ``HFPolicy.rollout_tokens`` (the encoder SFT uses): injected text has mask 0.
 3. Two reward functions: ``correctness`` (the judge on the final answer, async, all at once) and
    ``format`` (:func:`~deepmmsearch.protocol.format_score`), weighted ``[1 − λ, λ]``.
-4. :class:`~deepmmsearch.train.grpo_metrics.MetricsLog` writes one JSON row per step to ``metrics.jsonl`` with TRL's numbers (loss,
+4. :class:`~deepmmsearch.train.grpo_metrics.MetricsLog` writes one JSON row per step to
+   ``metrics.jsonl`` with TRL's numbers (loss,
    reward, KL, entropy, lengths) and ours (accuracy, format rate, tool calls per type, turns, stop
    reasons, and the step's time split into generation, tools, judge and optimisation).
 
@@ -35,8 +36,15 @@ from deepmmsearch.agent.loop import run_episodes
 from deepmmsearch.agent.state import Episode
 from deepmmsearch.agent.toolbox import Toolbox
 from deepmmsearch.protocol import IMAGE_PLACEHOLDER, format_score
-from deepmmsearch.train.grpo import GRPORunConfig
+from deepmmsearch.train.grpo_config import GRPORunConfig
 from deepmmsearch.train.grpo_metrics import MetricsLog, StepStats, plot_rewards
+from deepmmsearch.train.launch import (
+    DTYPE_NAMES,
+    freeze_vision,
+    last_checkpoint,
+    resolve_precision,
+    use_cpu,
+)
 from deepmmsearch.types import Sample, Trajectory
 
 log = logging.getLogger(__name__)
@@ -224,7 +232,7 @@ class GRPORun:
             raise RuntimeError(
                 "GRPO: TRL's rendering of the prompt differs from the rollout's prompt ids "
                 f"({len(theirs)} vs {len(ours)} tokens); the processor's chat template must be "
-                "deepmmsearch.train.chat_template.CHAT_TEMPLATE")
+                "deepmmsearch.conversation.template.CHAT_TEMPLATE")
 
     def record(self, trajs: list[Trajectory], out: dict[str, list]) -> None:
         s = self.stats
@@ -299,14 +307,10 @@ class GRPORun:
         return model, processor, peft_config
 
     def _use_cpu(self) -> bool:
-        import torch
-
-        return self.cfg.device == "cpu" or (self.cfg.device == "auto" and not torch.cuda.is_available())
+        return use_cpu(self.cfg.device)
 
     def _dtype(self) -> str:
-        if self.cfg.precision == "auto":
-            return "float32" if self._use_cpu() else "bfloat16"
-        return {"bf16": "bfloat16", "fp32": "float32"}[self.cfg.precision]
+        return DTYPE_NAMES[resolve_precision(self.cfg.precision, self.cfg.device)]
 
     def grpo_args(self) -> Any:
         from trl import GRPOConfig
@@ -319,7 +323,7 @@ class GRPORun:
         settings.setdefault("gradient_checkpointing", not cpu)
         return GRPOConfig(
             output_dir=str(self.out / "checkpoints"), seed=self.cfg.seed, report_to=self.cfg.report_to,
-            use_cpu=cpu, bf16=self._dtype() == "bfloat16", **settings,
+            use_cpu=cpu, bf16=self._dtype() == "bfloat16", fp16=self._dtype() == "float16", **settings,
         )
 
     def run(self) -> dict[str, Any]:
@@ -327,7 +331,6 @@ class GRPORun:
 
         from deepmmsearch.config import dump_config
         from deepmmsearch.registry import JUDGE
-        from deepmmsearch.train.sft_trainer import freeze_vision
 
         cfg = self.cfg
         t0 = time.perf_counter()
@@ -370,8 +373,6 @@ class GRPORun:
         return summary
 
     def _resume(self) -> str | None:
-        from deepmmsearch.train.sft import last_checkpoint
-
         return last_checkpoint(self.out / "checkpoints") if (self.out / "checkpoints").exists() else None
 
     def save(self, trainer: Any) -> Path | None:

@@ -3,7 +3,7 @@
 Rows of the input JSONL may be (1) ``data/export.py`` SFT rows (``{"trajectory": {...}, ...}``),
 (2) bare :class:`~deepmmsearch.types.Trajectory` records, or (3) chat rows
 ``{"messages": [{role, content}], "images": [paths]}`` with ``<image>`` placeholders. Every row
-is rendered with our chat template and encoded by ``train/masking.py`` — the same function the
+is rendered with our chat template and encoded by ``conversation/encoding.py`` — the same function the
 rollouts use — so the labels are the model's tokens and every injected ``<information>`` span
 (and the prompt) is ``-100``. Relative image paths resolve against ``image_root`` (default: the
 JSONL's folder), then the working directory.
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepmmsearch.train.chat_template import IMAGE_PAD
-from deepmmsearch.train.masking import IGNORE_INDEX, encode_messages
+from deepmmsearch.conversation.encoding import IGNORE_INDEX, encode_messages
+from deepmmsearch.conversation.template import IMAGE_PAD
 from deepmmsearch.types import Message, Trajectory
 
 log = logging.getLogger(__name__)

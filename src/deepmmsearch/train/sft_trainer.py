@@ -1,7 +1,7 @@
 """The TRL side of the SFT stage: model start point, trainer construction, saving.
 
-Kept apart from ``train/sft.py`` (config and orchestration) so the config can be validated without
-importing torch. See ``train/sft.py`` for how to run it.
+Kept apart from ``train/sft_config.py`` and ``train/sft.py`` so the config can be validated without
+importing torch. See ``train/sft.py`` for how to run it (config: ``train/sft_config.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from deepmmsearch.registry import ConfigError, missing_dependency
-from deepmmsearch.train.sft import SFTRunConfig, grad_accumulation, is_main_process
+from deepmmsearch.train.launch import (
+    DTYPE_NAMES,
+    freeze_vision,
+    is_main_process,
+    resolve_precision,
+    use_cpu,
+)
+from deepmmsearch.train.sft_config import SFTRunConfig, grad_accumulation
 from deepmmsearch.train.sft_data import (
     SFTExample,
     TrajectoryCollator,
@@ -32,15 +39,11 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 
 def _use_cpu(cfg: SFTRunConfig) -> bool:
-    return cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    return use_cpu(cfg.device)
 
 
 def _precision(cfg: SFTRunConfig) -> str:
-    if cfg.precision != "auto":
-        return cfg.precision
-    if _use_cpu(cfg):
-        return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return resolve_precision(cfg.precision, cfg.device)
 
 
 def load_start_model(cfg: SFTRunConfig, weights_from: str | None = None
@@ -66,8 +69,7 @@ def load_start_model(cfg: SFTRunConfig, weights_from: str | None = None
             if is_main_process():
                 save_model_dir(model, processor, init)
     else:
-        dtype = "float32" if cfg.method == "full" or _precision(cfg) == "fp32" else (
-            "bfloat16" if _precision(cfg) == "bf16" else "float16")
+        dtype = "float32" if cfg.method == "full" else DTYPE_NAMES[_precision(cfg)]
         model, processor = load_model_and_processor(
             cfg.model, device="cpu", dtype=dtype, min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels)
     if weights_from is not None:
@@ -96,16 +98,6 @@ def prepare_data(cfg: SFTRunConfig, processor: Any, examples: list[SFTExample]) 
     log.info("SFT data: %d rows, %d tokens, %d trained (%.0f%%)", len(rows), n_tok, n_lab,
              100.0 * n_lab / max(1, n_tok))
     return rows, eval_rows
-
-
-def freeze_vision(model: Any) -> int:
-    """Freeze every ``visual`` parameter (vision blocks and merger); returns how many tensors."""
-    n = 0
-    for name, p in model.named_parameters():
-        if "visual" in name:
-            p.requires_grad_(False)
-            n += 1
-    return n
 
 
 def check_trainable(model: Any, cfg: SFTRunConfig) -> list[str]:
@@ -267,7 +259,7 @@ def save_outputs(cfg: SFTRunConfig, trainer: Any, processor: Any) -> tuple[Path 
     if main:
         _finish_dir(adapter_dir, processor, base_path(cfg))
     if main and cfg.save_merged:
-        dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(_precision(cfg), "float32")
+        dtype = DTYPE_NAMES[_precision(cfg)]
         merged, proc = load_model_and_processor(adapter_dir, device="cpu", dtype=dtype)
         model_dir = save_model_dir(merged, proc, out / "model")
     trainer.accelerator.wait_for_everyone()

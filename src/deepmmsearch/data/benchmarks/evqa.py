@@ -14,7 +14,8 @@ file(s), ``train.json`` / ``val.json``, whose ``images`` list maps ``id`` to ``f
 of files is accepted) — and the file names are read under ``inat_root`` (default: ``image_root``,
 then the map's folder). Google Landmarks v2 files are found under ``image_root`` as
 ``train/{a}/{b}/{c}/{id}.jpg`` (also without ``train/``, or below ``index/``, ``test/`` or the
-dataset name). A missing image's message says which file to give. The first image of each question is used (``all_images=True``: one sample per image).
+dataset name). A missing image's message says which file to give. The first image of each question
+is used (``all_images=True``: one sample per image).
 
     deepmmsearch data load evqa path=test.csv image_root=evqa_images image_map=inat_val.json \\
         question_types='[templated, automatic, multi_answer]' limit=2000

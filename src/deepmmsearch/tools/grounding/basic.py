@@ -5,15 +5,16 @@
 - ``self``: the policy grounds the entity itself by writing a box in ``<img_search>`` — pixel
   coordinates ``[x1, y1, x2, y2]`` of the image it saw, or Qwen2.5-VL's ``{"bbox_2d": [...]}``.
   The toolbox maps such boxes to original pixels with ``SelfGrounder.to_original`` (``coords``:
-  ``pixels`` with an optional ``input_size``, ``qwen2.5-vl`` resized-input pixels, ``norm1000``);
+  ``pixels`` with an optional ``input_size``, ``qwen2.5-vl`` resized-input pixels, ``norm1000``,
+  or a model family's name, which picks that family's frame);
   as a grounder it parses an expression that is a box and returns None for plain text.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from deepmmsearch.conversation.families import FAMILIES, family_for, resized_size
 from deepmmsearch.protocol import parse_box
 from deepmmsearch.registry import ConfigError, did_you_mean
 from deepmmsearch.tools.cache import normalise_query
@@ -43,25 +44,9 @@ class FixedGrounder:
 
 def qwen_resized_size(width: int, height: int, *, factor: int = 28, min_pixels: int = 56 * 56,
                       max_pixels: int = 28 * 28 * 1280) -> tuple[int, int]:
-    """(width, height) a Qwen2-VL / Qwen2.5-VL image processor resizes an image to.
-
-    Each side is rounded to a multiple of ``factor`` (patch 14 x merge 2), then the area is
-    scaled into [min_pixels, max_pixels] keeping the aspect ratio. Pass the processor's own
-    ``min_pixels`` / ``max_pixels`` (its ``size`` shortest_edge / longest_edge).
-    """
-    if width <= 0 or height <= 0:
-        raise ValueError(f"bad image size {width}x{height}")
-    h_bar = max(factor, round(height / factor) * factor)
-    w_bar = max(factor, round(width / factor) * factor)
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt(height * width / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = math.ceil(height * beta / factor) * factor
-        w_bar = math.ceil(width * beta / factor) * factor
-    return w_bar, h_bar
+    """(width, height) a Qwen-VL image processor resizes an image to (factor 28: Qwen2-VL /
+    Qwen2.5-VL; 32: Qwen3-VL); see :func:`deepmmsearch.conversation.families.resized_size`."""
+    return resized_size(width, height, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
 
 
 COORDS = ("pixels", "qwen2.5-vl", "norm1000")
@@ -75,6 +60,8 @@ class SelfGrounder:
     - ``qwen2.5-vl``: pixels of the processor's resized input, computed by
       :func:`qwen_resized_size` from ``min_pixels`` / ``max_pixels`` (Qwen2.5-VL ``bbox_2d``).
     - ``norm1000``: 0-1000 normalised coordinates (Qwen2-VL box tokens, Qwen3-VL ``bbox_2d``).
+    - a model family (``qwen2_5_vl``, ``qwen3_vl``, ``qwen3_5``; conversation/families.py): that
+      family's frame — Qwen2.5-VL's resized pixels (factor 28), Qwen3-VL's and Qwen3.5's 0-1000.
 
     The toolbox calls :meth:`to_original` on a box parsed from ``<img_search>``; :meth:`ground`
     does the same for an expression that is a box and returns None for plain text.
@@ -84,13 +71,18 @@ class SelfGrounder:
 
     def __init__(self, input_size: list[int] | None = None, coords: str = "pixels",
                  min_pixels: int = 56 * 56, max_pixels: int = 28 * 28 * 1280) -> None:
-        if coords not in COORDS:
-            raise ConfigError(f"self grounder: coords must be one of {', '.join(COORDS)}, got {coords!r}"
-                              f"{did_you_mean(coords, COORDS)}")
+        choices = COORDS + tuple(FAMILIES)
+        if coords not in choices:
+            raise ConfigError(f"self grounder: coords must be one of {', '.join(choices)}, got {coords!r}"
+                              f"{did_you_mean(coords, choices)}")
         if input_size is not None and (len(input_size) != 2 or min(input_size) <= 0):
             raise ConfigError(f"self grounder: input_size must be [width, height], got {input_size!r}")
         self.input_size = tuple(input_size) if input_size else None
         self.coords = coords
+        self.factor = 28  # the qwen2.5-vl frame: patch 14 × merge 2
+        if coords in FAMILIES:
+            fam = family_for(coords)
+            self.coords, self.factor = fam.self_coords, fam.image_factor
         self.min_pixels = min_pixels
         self.max_pixels = max_pixels
 
@@ -99,7 +91,8 @@ class SelfGrounder:
         if self.coords == "norm1000":
             return 1000.0, 1000.0
         if self.coords == "qwen2.5-vl":
-            return qwen_resized_size(*image_size, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+            return qwen_resized_size(*image_size, factor=self.factor, min_pixels=self.min_pixels,
+                                     max_pixels=self.max_pixels)
         return self.input_size or image_size
 
     def to_original(self, box: Box, image_size: tuple[int, int]) -> Box:

@@ -1,7 +1,7 @@
 """Image hosts: turn a crop's bytes into a URL that a reverse-image API can fetch.
 
 SerpApi's image engines take a public URL, never bytes (``reference/backends.md`` §3), so the
-``serpapi-lens`` backend uploads each crop through an :class:`ImageHost` (``put(data) -> url``).
+``serpapi-lens`` backend uploads each crop through an :class:`~deepmmsearch.roles.ImageHost` (``put(data) -> url``).
 File names are content hashes: the same crop gets the same URL (SerpApi's cache then answers it
 for free) and nothing else leaks into the name. Registered as ``image_host``:
 
@@ -23,19 +23,13 @@ import http.server
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from deepmmsearch.registry import ConfigError, missing_dependency
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
-
-
-class ImageHost(Protocol):
-    name: str
-
-    def put(self, data: bytes, suffix: str = ".png") -> str: ...
 
 
 def content_name(data: bytes, suffix: str = ".png") -> str:

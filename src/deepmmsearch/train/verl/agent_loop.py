@@ -7,7 +7,7 @@ Registered through ``configs/verl/agent_loops.yaml``
 Why a loop of our own (docs/DECISIONS.md, Training): veRL's ``ToolAgentLoop`` opens a new chat
 turn for every tool result, while our SFT template keeps the ``<information>`` block inline in the
 assistant turn. This loop keeps the SFT layout, so the RL tokens and masks are those SFT trains on
-(``train/masking.py``), token for token, and one :class:`~deepmmsearch.agent.state.Episode` decides
+(``conversation/encoding.py``), token for token, and one :class:`~deepmmsearch.agent.state.Episode` decides
 everything the TRL rollout decides — parsing, budgets (image search once, ≤ N tool calls, turns,
 response tokens), corrective observations, the rendered observation.
 

@@ -1,7 +1,7 @@
 """Chat templates for the two veRL agent loops (pure strings; no veRL import).
 
 - ``deepmmsearch_agent`` (our loop, the default) uses **our** template,
-  :data:`deepmmsearch.train.chat_template.CHAT_TEMPLATE`: injected ``<information>`` text stays
+  :data:`deepmmsearch.conversation.template.CHAT_TEMPLATE`: injected ``<information>`` text stays
   inline in the assistant turn, so RL tokens and masks are those of SFT, token for token.
 - ``tool_agent`` (veRL's stock loop) always opens a new turn for a tool message: it tokenises a
   tool turn as the difference between two template renders. :data:`TOOL_TURN_TEMPLATE` renders a
@@ -24,7 +24,7 @@ Set with ``actor_rollout_ref.model.custom_chat_template`` (``runs/verl_multinode
 
 from __future__ import annotations
 
-from deepmmsearch.train.chat_template import CHAT_TEMPLATE, JINJA_MESSAGE_BODY
+from deepmmsearch.conversation.template import CHAT_TEMPLATE, JINJA_MESSAGE_BODY
 
 # The message body (string content with <image> placeholders, or HF parts) is rendered by the
 # Jinja of CHAT_TEMPLATE: only the turn layout differs.

@@ -1,6 +1,6 @@
 """Token ids and the loss / env mask of a conversation — one function for SFT and RL.
 
-:func:`encode_segments` tokenises the segments of :mod:`~deepmmsearch.train.chat_template`
+:func:`encode_segments` tokenises the segments of :mod:`~deepmmsearch.conversation.template`
 **one segment at a time** (adjacent non-trainable segments merged), so a token never straddles
 model text and injected text. Everything before the first model segment is the prompt; the
 completion runs from the first to the last model segment, with ``env_mask`` 1 on model tokens and
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from deepmmsearch.train.chat_template import IMAGE_PAD, Segment, render_segments
+from deepmmsearch.conversation.template import IMAGE_PAD, Segment, render_segments
 from deepmmsearch.types import Message, Trajectory
 
 IGNORE_INDEX = -100

@@ -14,7 +14,7 @@ Rules: the assistant header is printed only when the previous message is not a t
 ``<|im_end|>`` closes an assistant message only when the next message is not a tool message.
 
 :func:`render_segments` returns the conversation as :class:`Segment` pieces (model text is
-``trainable``; everything else is not). ``train/masking.py`` turns them into token ids and the
+``trainable``; everything else is not). ``conversation/encoding.py`` turns them into token ids and the
 loss/env mask; ``CHAT_TEMPLATE`` is the same template in Jinja for ``apply_chat_template`` (vLLM,
 TRL's ``assistant_only_loss``), and a test checks that both render identical text.
 
