@@ -168,7 +168,8 @@ def _match_embedding_norm(model: Any, visual: Any, encoder: Any, world: Any, sce
         feats = visual(enc["pixel_values"], grid_thw=enc["image_grid_thw"]).pooler_output
         words = model.get_input_embeddings().weight.norm(dim=-1).mean()
         scale = float(words / feats.norm(dim=-1).mean().clamp_min(1e-6))
-        last = visual.merger.mlp[-1]
+        # the merger's last linear layer (Qwen2.5-VL: merger.mlp[2]; Qwen3-VL: merger.linear_fc2)
+        last = [m for m in visual.merger.modules() if isinstance(m, torch.nn.Linear)][-1]
         last.weight.mul_(scale)
         if last.bias is not None:
             last.bias.mul_(scale)
