@@ -239,8 +239,9 @@ def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
 
 def plot_training(cfg: Any, run: RunData, path: Path) -> Path | None:
     """``training.png``: SFT loss against SFT steps and GRPO reward against GRPO steps, each
-    with the held-out accuracy the evaluation measured at the end of the stage (search-required
-    and search-free, step 0 of GRPO being the SFT model)."""
+    with the held-out accuracy the evaluation measured (search-required and search-free): the SFT
+    model at the end of SFT, which is also step 0 of GRPO, and the GRPO model at its end. The
+    evaluation runs once per model, so accuracy has these points only."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -263,8 +264,9 @@ def plot_training(cfg: Any, run: RunData, path: Path) -> Path | None:
         for kind, colour in (("search", "tab:green"), ("free", "tab:orange")):
             c = cs.get(ROLES["sft"], {}).get(kind)
             if c is not None and c.accuracy is not None:
-                acc.plot([0, steps[-1]], [0, 100 * c.accuracy], "o--", color=colour,
-                         label=f"held-out {'search-required' if kind == 'search' else 'search-free'}")
+                acc.plot([steps[-1]], [100 * c.accuracy], "o", color=colour, markersize=8,
+                         label=f"held-out {'search-required' if kind == 'search' else 'search-free'}"
+                               " (end of SFT)")
         acc.set_ylim(0, 100)
         acc.set_ylabel("held-out accuracy (%)")
         acc.legend(loc="center right", fontsize=8)
