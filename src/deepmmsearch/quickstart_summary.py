@@ -31,6 +31,7 @@ from typing import Any
 
 from deepmmsearch.eval.records import EvalRecord, all_tool_calls
 from deepmmsearch.eval.runs import RunData, load_run
+from deepmmsearch.types import read_jsonl
 
 IDEAL_CALLS = {"none": 0, "text": 1, "crop": 2, "whole": 2}
 TIME_BUDGET_S = 600.0
@@ -225,16 +226,22 @@ def example(run: RunData, label: str) -> EvalRecord | None:
     return next((r for r in recs if crop_and_text(r)), recs[0] if recs else None)
 
 
-def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
+def _log_rows(path: Path) -> list[dict[str, Any]]:
+    return read_jsonl(str(path)) if path.exists() else []
+
+
+def _accuracy_points(ax: Any, xs: list[int], roles: list[str], cs: dict, suffix: str = "") -> None:
+    """Held-out accuracy of the workflows ``roles`` at steps ``xs`` on a twin axis of ``ax``."""
+    acc = ax.twinx()
+    for kind, colour in (("search", "tab:green"), ("free", "tab:orange")):
+        ys = [cs.get(ROLES[r], {}).get(kind) for r in roles]
+        if all(c is not None and c.accuracy is not None for c in ys):
+            name = "search-required" if kind == "search" else "search-free"
+            acc.plot(xs, [100 * c.accuracy for c in ys], "o--" if len(xs) > 1 else "o",
+                     color=colour, markersize=8, label=f"held-out {name}{suffix}")
+    acc.set_ylim(0, 100)
+    acc.set_ylabel("held-out accuracy (%)")
+    acc.legend(loc="center right", fontsize=8)
 
 
 def plot_training(cfg: Any, run: RunData, path: Path) -> Path | None:
@@ -247,9 +254,9 @@ def plot_training(cfg: Any, run: RunData, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sft_log = [r for r in _jsonl_rows(Path(cfg.stage_config("sft").out) / "train_log.jsonl")
+    sft_log = [r for r in _log_rows(Path(cfg.stage_config("sft").out) / "train_log.jsonl")
                if "loss" in r and "step" in r]
-    grpo_log = [r for r in _jsonl_rows(Path(cfg.stage_config("grpo").out) / "metrics.jsonl")
+    grpo_log = [r for r in _log_rows(Path(cfg.stage_config("grpo").out) / "metrics.jsonl")
                 if "reward" in r]
     if not sft_log and not grpo_log:
         return None
@@ -260,32 +267,14 @@ def plot_training(cfg: Any, run: RunData, path: Path) -> Path | None:
         a.plot(steps, [r["loss"] for r in sft_log], color="tab:blue", label="train loss")
         a.set_xlabel("SFT step")
         a.set_ylabel("train loss (model tokens)")
-        acc = a.twinx()
-        for kind, colour in (("search", "tab:green"), ("free", "tab:orange")):
-            c = cs.get(ROLES["sft"], {}).get(kind)
-            if c is not None and c.accuracy is not None:
-                acc.plot([steps[-1]], [100 * c.accuracy], "o", color=colour, markersize=8,
-                         label=f"held-out {'search-required' if kind == 'search' else 'search-free'}"
-                               " (end of SFT)")
-        acc.set_ylim(0, 100)
-        acc.set_ylabel("held-out accuracy (%)")
-        acc.legend(loc="center right", fontsize=8)
+        _accuracy_points(a, [steps[-1]], ["sft"], cs, " (end of SFT)")
         a.set_title("SFT")
     if grpo_log:
         steps = [r.get("step", i + 1) for i, r in enumerate(grpo_log)]
         b.plot(steps, [r["reward"] for r in grpo_log], color="tab:blue", alpha=0.6, label="reward")
         b.set_xlabel("GRPO step")
         b.set_ylabel("mean rollout reward")
-        acc = b.twinx()
-        for kind, colour in (("search", "tab:green"), ("free", "tab:orange")):
-            start = cs.get(ROLES["sft"], {}).get(kind)
-            end = cs.get(ROLES["grpo"], {}).get(kind)
-            if start and end and start.accuracy is not None and end.accuracy is not None:
-                acc.plot([0, steps[-1]], [100 * start.accuracy, 100 * end.accuracy], "o--",
-                         color=colour, label=f"held-out {'search-required' if kind == 'search' else 'search-free'}")
-        acc.set_ylim(0, 100)
-        acc.set_ylabel("held-out accuracy (%)")
-        acc.legend(loc="center right", fontsize=8)
+        _accuracy_points(b, [0, steps[-1]], ["sft", "grpo"], cs)
         b.set_title("GRPO (step 0: the SFT model)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -79,9 +79,7 @@ class PriorPolicy:
             e = self.memory.get(named.group("name")) if named else None
             if e is not None and e.category == cat:
                 if ">" in key:
-                    first, fact = key.split(">")
-                    person = self.world.people.get(e.value(first))
-                    return person.facts[fact] if person else GIVE_UP
+                    return self.world.person_fact(e, *key.split(">")) or GIVE_UP
                 return format_value(e.attr(key), e.value(key))
         return self.majority.get(self._template_key(question), GIVE_UP)
 

@@ -228,6 +228,7 @@ def _manifest(
     questions: list,
     n_pages: int,
     n_image_pages: int,
+    n_people: int,
 ) -> dict:
     files = {
         name: _sha256(root / name)
@@ -252,7 +253,7 @@ def _manifest(
         "spec": asdict(spec),
         "counts": {
             "entities": dict(Counter(e.split for e in entities)),
-            "people": sum(1 for _ in open(root / "people.jsonl", encoding="utf-8")),
+            "people": n_people,
             "scenes": dict(Counter(s.split for s in scenes)),
             "questions": {s: {t: by[(s, t)] for t in sorted({t for _, t in by})} for s in SPLITS},
             "pages": n_pages,
@@ -320,7 +321,9 @@ def build_world(
     write_rows(root / "scenes.jsonl", scenes)
     write_rows(root / "questions.jsonl", questions)
     n_pages, n_img = _write_corpus(seed, ents, people, root)
-    manifest = _manifest(seed, size, spec, root, ents, scenes, questions, n_pages, n_img)
+    manifest = _manifest(
+        seed, size, spec, root, ents, scenes, questions, n_pages, n_img, len(people)
+    )
     (root / WORLD_FILE).write_text(
         json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

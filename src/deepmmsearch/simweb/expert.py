@@ -303,8 +303,7 @@ class ExpertPolicy:
     def _known_answer(self, q: Question, e: Entity) -> str | None:
         """The gold answer as the teacher remembers it (None: it does not know the person)."""
         if q.type == "two-hop":
-            person = self.world.people.get(e.value(q.attribute or ""))
-            return person.facts[q.hop] if person and q.hop else None
+            return self.world.person_fact(e, q.attribute or "", q.hop or "")
         return format_value(e.attr(q.attribute or ""), e.value(q.attribute or ""))
 
     def _second_hop(self, q: Question, e: Entity, person: str, h: _History, noise: Noise) -> Action:

@@ -215,6 +215,11 @@ class World:
         path = self.root / "people.jsonl"
         return {p.name: p for p in read_rows(path, Person)} if path.exists() else {}
 
+    def person_fact(self, e: Entity, attribute: str, fact: str) -> str | None:
+        """A two-hop answer: ``fact`` of the person ``e``'s ``attribute`` names (None: no page)."""
+        person = self.people.get(e.value(attribute))
+        return person.facts.get(fact) if person else None
+
     @cached_property
     def scene_by_digest(self) -> dict[str, Scene]:
         return {s.digest: s for s in self.scenes.values()}
