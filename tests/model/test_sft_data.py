@@ -69,3 +69,42 @@ def test_collator_pads_right_and_marks_image_tokens(tiny, sft_data):
     assert int(batch["mm_token_type_ids"].sum()) == int((batch["input_ids"] == pad).sum())
     merge = tiny[1].image_processor.merge_size ** 2
     assert int(batch["image_grid_thw"].prod(1).sum()) // merge == int((batch["input_ids"] == pad).sum())
+
+
+def test_packing_gives_the_same_loss_in_fewer_rows(tiny, sft_data):
+    """Packed rows (block-diagonal attention, per-example M-RoPE positions) give the model the
+    same loss as the padded batch: no example attends to another, images stay in token order."""
+    import torch
+
+    model, proc = tiny
+    tok, images = proc.tokenizer, ImageEncoder(proc.image_processor)
+    examples = read_examples(sft_data[1], limit=4)
+    full = encode_examples(examples, tok, images)
+    prompt = min(r["labels"].index(next(x for x in r["labels"] if x != IGNORE_INDEX)) for r in full)
+    half = encode_examples(examples, tok, images, max_length=prompt + 12)  # short rows: they pack
+    rows = [full[0], half[1], full[2], half[3], half[0]]
+    plain = TrajectoryCollator(tok, images)(rows)
+    packed = TrajectoryCollator(tok, images, rope_index=model.model.get_rope_index)(rows)
+    assert packed["input_ids"].shape[0] < len(rows)
+    assert "attention_mask" not in packed and packed["position_ids"].shape[0] == 4
+    assert int((packed["labels"] != IGNORE_INDEX).sum()) == int((plain["labels"] != IGNORE_INDEX).sum())
+    assert int(packed["image_grid_thw"].prod(1).sum()) == int(plain["image_grid_thw"].prod(1).sum())
+    model.eval()
+    with torch.no_grad():
+        a, b = model(**plain, use_cache=False).loss, model(**packed).loss
+    assert torch.allclose(a, b, atol=1e-5), (float(a), float(b))
+    # the same rows packed without the per-example positions would let examples see each other
+    leaky = dict(packed, position_ids=None, attention_mask=torch.ones_like(packed["input_ids"]))
+    leaky.pop("use_cache")
+    with torch.no_grad():
+        assert not torch.allclose(model(**leaky, use_cache=False).loss, a, atol=1e-4)
+
+
+def test_pack_rows_never_overfills():
+    from deepmmsearch.train.sft_data import pack_rows
+
+    lengths = [7, 3, 9, 1, 5, 5, 2, 8, 4]
+    bins = pack_rows(lengths, 10)
+    assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in b) <= 10 for b in bins)
+    assert len(bins) == 5  # 44 tokens: at least 5 bins of 10

@@ -74,6 +74,9 @@ class SFTRunConfig:
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
     gradient_checkpointing: bool | None = None  # None: on GPU yes, on CPU no
     max_length: int | None = None  # longer examples lose their end (never the prompt)
+    # pack each batch's examples into fewer rows (block-diagonal attention; same examples per
+    # step, fewer padded positions): Qwen-VL families whose model has `get_rope_index`
+    packing: bool = False
     min_pixels: int | None = None
     max_pixels: int | None = None
     device: str = "auto"  # auto | cpu | cuda

@@ -127,22 +127,59 @@ def encode_examples(examples: Sequence[SFTExample], tokenizer: Any, images: Any,
     return rows
 
 
+def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """First-fit decreasing: indices of rows grouped into bins of at most ``capacity`` tokens
+    (a row longer than ``capacity`` gets a bin of its own). Bins keep their rows in input order.
+
+    >>> pack_rows([120, 60, 200, 70, 130], 200)
+    [[2], [0, 3], [1, 4]]
+    """
+    bins: list[list[int]] = []
+    free: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda j: (-lengths[j], j)):
+        n = lengths[i]
+        for b, room in enumerate(free):
+            if n <= room:
+                bins[b].append(i)
+                free[b] -= n
+                break
+        else:
+            bins.append([i])
+            free.append(capacity - n)
+    return [sorted(b) for b in bins]
+
+
 class TrajectoryCollator:
     """Right-pads ``input_ids`` / ``labels``, builds the attention mask, ``mm_token_type_ids``
-    and the images' ``pixel_values`` / ``image_grid_thw``."""
+    and the images' ``pixel_values`` / ``image_grid_thw``.
 
-    def __init__(self, tokenizer: Any, images: Any, pad_to_multiple_of: int | None = None) -> None:
+    ``rope_index`` (the model's ``get_rope_index``) turns on **packing**: the batch's rows are
+    packed first-fit into as few rows as possible, each no wider than the longest row, and the
+    batch carries ``position_ids`` of shape ``(4, rows, width)`` — the text positions, restarting
+    at 0 for every packed example, then the three M-RoPE rows — and no ``attention_mask``, which
+    makes transformers build a block-diagonal causal mask (no example sees another). The same
+    examples and labels per step as without packing, fewer padded positions. The first token of
+    every example is prompt (label ``-100``), so no loss crosses an example boundary.
+    """
+
+    def __init__(self, tokenizer: Any, images: Any, pad_to_multiple_of: int | None = None,
+                 rope_index: Any = None) -> None:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_PAD)
         self.images = images
         self.multiple = pad_to_multiple_of
+        self.rope_index = rope_index
+
+    def _width(self, rows: Sequence[dict[str, Any]]) -> int:
+        width = max(len(r["input_ids"]) for r in rows)
+        if self.multiple:
+            width = -(-width // self.multiple) * self.multiple
+        return width
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        width = max(len(r["input_ids"]) for r in rows)
-        if self.multiple:
-            width = -(-width // self.multiple) * self.multiple
+        width = self._width(rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -156,4 +193,42 @@ class TrajectoryCollator:
         if paths:
             batch.update(self.images.encode(paths))
             batch["mm_token_type_ids"] = (ids == self.image_token_id).long()
-        return batch
+        if self.rope_index is None or len(rows) == 1:
+            return batch
+        return self._pack(rows, batch)
+
+    def _pack(self, rows: Sequence[dict[str, Any]], batch: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        ids, labels, mask = batch["input_ids"], batch["labels"], batch["attention_mask"]
+        lengths = [len(r["input_ids"]) for r in rows]
+        if "image_grid_thw" in batch:
+            pos, _ = self.rope_index(ids, mm_token_type_ids=batch["mm_token_type_ids"],
+                                     image_grid_thw=batch["image_grid_thw"], attention_mask=mask)
+        else:
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)[None].expand(3, -1, -1)
+        bins = pack_rows(lengths, self._width(rows))
+        width = max(sum(lengths[i] for i in b) for b in bins)
+        if self.multiple:
+            width = -(-width // self.multiple) * self.multiple
+        p_ids = torch.full((len(bins), width), self.pad_id, dtype=torch.long)
+        p_labels = torch.full((len(bins), width), IGNORE_INDEX, dtype=torch.long)
+        p_pos = torch.zeros((4, len(bins), width), dtype=torch.long)
+        for b, members in enumerate(bins):
+            at = 0
+            for i in members:
+                n = lengths[i]
+                p_ids[b, at:at + n] = ids[i, :n]
+                p_labels[b, at:at + n] = labels[i, :n]
+                p_pos[0, b, at:at + n] = torch.arange(n)
+                p_pos[1:, b, at:at + n] = pos[:, i, :n]
+                at += n
+            p_pos[0, b, at:] = torch.arange(width - at)  # the padding: a segment of its own
+        # no cache: with one, transformers would ignore the packing and let examples see each other
+        out: dict[str, Any] = {"input_ids": p_ids, "labels": p_labels, "position_ids": p_pos,
+                               "use_cache": False}
+        if "image_grid_thw" in batch:
+            # the images in the order their tokens now appear: row by row, example by example
+            out.update(self.images.encode([p for m in bins for i in m for p in rows[i]["image_paths"]]))
+            out["mm_token_type_ids"] = (p_ids == self.image_token_id).long()
+        return out

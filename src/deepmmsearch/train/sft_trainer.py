@@ -176,6 +176,15 @@ def labelled_positions_loss(model: Any, inputs: dict, num_items_in_batch: Any = 
     return loss / (n.to(loss.device) if torch.is_tensor(n) else n)
 
 
+def rope_index_fn(model: Any) -> Any:
+    """The model's M-RoPE position function (what packing needs); an error when it has none."""
+    fn = getattr(getattr(model, "model", None), "get_rope_index", None)
+    if fn is None:
+        raise ConfigError(f"sft.packing: {type(model).__name__} has no model.get_rope_index; "
+                          "set packing: false")
+    return fn
+
+
 def use_fused_head(cfg: SFTRunConfig, model: Any) -> bool:
     if cfg.fused_lm_head is not None:
         return cfg.fused_lm_head
@@ -226,7 +235,8 @@ def build_trainer(cfg: SFTRunConfig, model: Any, processor: Any, rows: list, eva
                                  target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
     elif not cfg.train_vision:
         freeze_vision(model)
-    collator = TrajectoryCollator(processor.tokenizer, ImageEncoder(processor.image_processor, 4096))
+    collator = TrajectoryCollator(processor.tokenizer, ImageEncoder(processor.image_processor, 4096),
+                                  rope_index=rope_index_fn(model) if cfg.packing else None)
     trainer_cls = SFTTrainer if use_fused_head(cfg, model) else PlainLossSFTTrainer
     trainer = trainer_cls(
         model=model, args=sft_args(cfg, bool(eval_rows)), data_collator=collator,
