@@ -62,11 +62,12 @@ class NameGenerator:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.used: set[str] = set(FIRST_NAMES)  # "Rosa" is a first name, never an entity
+        self.surnames: set[str] = set()  # people's surnames: never an entity's or a city's name
 
     def _fresh(self, make) -> str:
         for _ in range(10_000):
             name = make()
-            if name not in self.used:
+            if name not in self.used and name not in self.surnames:
                 self.used.add(name)
                 return name
         raise RuntimeError("ran out of names; lower the number of entities")
@@ -84,6 +85,16 @@ class NameGenerator:
         return self._fresh(lambda: self._syllables(2) + self.rng.choice(CITY_ENDINGS))
 
     def person(self) -> str:
-        """A first name and a two-syllable surname (e.g. ``Ana Kole``)."""
-        surname = self._fresh(lambda: self._syllables(2))
-        return f"{self.rng.choice(FIRST_NAMES)} {surname}"
+        """A first name and a two-syllable surname (e.g. ``Ana Kole``). The full name is unique; a
+        surname may recur with another first name but is never an entity's or a city's name (the
+        70 × 70 two-syllable surnames alone would run out at ≈ 5,000 people)."""
+
+        def draw() -> str:
+            surname = self._syllables(2)
+            while surname in self.used:
+                surname = self._syllables(2)
+            return f"{self.rng.choice(FIRST_NAMES)} {surname}"
+
+        name = self._fresh(draw)
+        self.surnames.add(name.split(" ", 1)[1])
+        return name
