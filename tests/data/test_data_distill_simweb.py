@@ -56,3 +56,23 @@ def test_simweb_expert_distillation_matches_targets(world, tmp_path):
                                          "parquet=false", f"sft_dir={tmp_path / 'r70'}"),
                            run=False, progress=False)
     assert ratio_70.stats["search_ratio"]["selected"] == 0.7 and ratio_70.selected == 20
+
+
+def test_hold_out_parts_split_the_entities(world):
+    """`hold_out` + `part`: the two parts partition the split by entity, and bad values are errors."""
+    from deepmmsearch.data.benchmarks.base import DatasetError
+    from deepmmsearch.registry import DATASET
+
+    def load_dataset(spec):
+        return list(DATASET.build(spec))
+
+    spec = {"name": "simweb", "path": str(world), "split": "train"}
+    every = load_dataset(spec)
+    rest = load_dataset({**spec, "hold_out": 0.3})
+    held = load_dataset({**spec, "hold_out": 0.3, "part": "held-out"})
+    assert rest and held and len(rest) + len(held) == len(every)
+    assert not {s.metadata["entity"] for s in rest} & {s.metadata["entity"] for s in held}
+    assert [s.id for s in load_dataset({**spec, "hold_out": 0.3, "part": "held-out"})] == [s.id for s in held]
+    for bad in ({"hold_out": 1.5}, {"hold_out": 0.1, "part": "rl"}):
+        with pytest.raises(DatasetError):
+            load_dataset({**spec, **bad})

@@ -83,6 +83,9 @@ NOUNS: dict[str, tuple[str, str]] = {
     "logo": ("logo", "brand"),
 }
 
+# Numbers have at most four digits: every digit is a token the agent copies from <information> into
+# its answer, and a tiny model's copies go wrong digit by digit (447128 -> 474282; docs/LOG.md,
+# Quickstart, 2026-12-02); a real page's figure is rarely longer to quote.
 ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
     "bird": (
         _a(
@@ -125,7 +128,7 @@ ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
             "number",
             "What is the latest population of {x}?",
             100,
-            99000,
+            9900,
         ),
     ),
     "building": (
@@ -205,8 +208,8 @@ ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
             "price",
             "number",
             "What is the latest price of {x}?",
-            5000,
-            900000,
+            1000,
+            9900,
             "euros",
             ("euro", "EUR"),
         ),
@@ -247,7 +250,7 @@ ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
             "Who is the botanist of {x}?",
         ),
         _dated(
-            "population", "population", "number", "What is the latest population of {x}?", 50, 90000
+            "population", "population", "number", "What is the latest population of {x}?", 50, 9000
         ),
     ),
     "logo": (
@@ -281,7 +284,7 @@ ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
             "{name} has {value} employees.",
             "How many employees does {x} have?",
             20,
-            200000,
+            9900,
         ),
         _dated("chief", "chief", "person", "Who is the latest chief of {x}?"),
     ),

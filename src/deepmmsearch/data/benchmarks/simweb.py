@@ -9,11 +9,18 @@ id), ``attribute``, ``expression`` (how the question refers to the entity in the
 ``search`` (``none``, ``crop``, ``whole`` or ``text``: what an ideal agent does). It carries no
 answer and no entity name.
 
+``hold_out`` (a share, 0–1) sets aside the questions about a stable, hashed share of the entities
+and ``part`` picks ``rest`` (the default) or ``held-out``: the quickstart distils and fine-tunes
+on the rest of the train split and runs GRPO on the held-out part, so RL sees entities SFT never
+did — as the paper's RL data (FVQA) is not its SFT data.
+
     deepmmsearch data load simweb path=runs/simweb split=test limit=200
+    deepmmsearch data load simweb path=runs/simweb split=train hold_out=0.1 part=held-out
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +38,16 @@ from deepmmsearch.types import Sample
 
 SPLITS = ("train", "val", "test")
 TYPES = QUESTION_TYPES
+PARTS = ("rest", "held-out")
+
+
+def is_held_out(entity: str, share: float) -> bool:
+    """Whether ``entity`` falls in the held-out ``share`` (a stable hash: the same in every run).
+
+    >>> 900 < sum(is_held_out(f"e{i:06d}", 0.1) for i in range(10_000)) < 1100
+    True
+    """
+    return zlib.crc32(entity.encode("utf-8")) % 10_000 < share * 10_000
 
 
 @benchmark_loader("simweb", "SimWeb world")
@@ -40,6 +57,8 @@ def load_simweb(
     *,
     split: str | None = None,
     types: Sequence[str] | str | None = None,
+    hold_out: float = 0.0,
+    part: str = "rest",
 ) -> Rows:
     """Load a world's questions as Samples (see the module docstring)."""
     qfile = p / "questions.jsonl" if p.is_dir() else p
@@ -52,9 +71,16 @@ def load_simweb(
     bad = [t for t in wanted if t not in TYPES]
     if bad:
         raise DatasetError(f"unknown simweb question types {bad}; choose from {', '.join(TYPES)}")
+    if not 0.0 <= float(hold_out) < 1.0:
+        raise DatasetError(f"simweb hold_out must be a share in [0, 1), got {hold_out!r}")
+    if part not in PARTS:
+        raise DatasetError(f"simweb part must be one of {', '.join(PARTS)}, got {part!r}")
     for where, row in iter_jsonl(qfile, col):
         if split is not None and row.get("split") != split:
             col.skip(f"split != {split}")
+            continue
+        if hold_out and (is_held_out(str(row.get("entity", "")), hold_out) != (part == "held-out")):
+            col.skip(f"hold_out part != {part}")
             continue
         if wanted and row.get("type") not in wanted:
             col.skip("question type")
