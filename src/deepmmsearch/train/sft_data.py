@@ -132,7 +132,7 @@ def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
     (a row longer than ``capacity`` gets a bin of its own). Bins keep their rows in input order.
 
     >>> pack_rows([120, 60, 200, 70, 130], 200)
-    [[2], [0, 3], [1, 4]]
+    [[2], [3, 4], [0, 1]]
     """
     bins: list[list[int]] = []
     free: list[int] = []
