@@ -170,11 +170,11 @@ class TrajectoryCollator:
         self.multiple = pad_to_multiple_of
         self.rope_index = rope_index
 
+    def _round(self, width: int) -> int:
+        return -(-width // self.multiple) * self.multiple if self.multiple else width
+
     def _width(self, rows: Sequence[dict[str, Any]]) -> int:
-        width = max(len(r["input_ids"]) for r in rows)
-        if self.multiple:
-            width = -(-width // self.multiple) * self.multiple
-        return width
+        return self._round(max(len(r["input_ids"]) for r in rows))
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         import torch
@@ -208,9 +208,7 @@ class TrajectoryCollator:
         else:
             pos = (mask.cumsum(-1) - 1).clamp(min=0)[None].expand(3, -1, -1)
         bins = pack_rows(lengths, self._width(rows))
-        width = max(sum(lengths[i] for i in b) for b in bins)
-        if self.multiple:
-            width = -(-width // self.multiple) * self.multiple
+        width = self._round(max(sum(lengths[i] for i in b) for b in bins))
         p_ids = torch.full((len(bins), width), self.pad_id, dtype=torch.long)
         p_labels = torch.full((len(bins), width), IGNORE_INDEX, dtype=torch.long)
         p_pos = torch.zeros((4, len(bins), width), dtype=torch.long)
