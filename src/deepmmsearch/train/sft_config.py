@@ -31,6 +31,7 @@ from typing import Any
 from deepmmsearch.models.tiny import TinySpec
 from deepmmsearch.registry import ConfigError
 from deepmmsearch.train.launch import PRECISIONS, world_size
+from deepmmsearch.train.sft_augment import AugmentSpec
 from deepmmsearch.train.vision_warmup import VisionWarmupSpec
 
 # q/k/v/o and MLP projections of the language model only (never `visual.*`, never lm_head)
@@ -62,6 +63,9 @@ class SFTRunConfig:
     train_vision: bool = False  # full fine-tuning only
     # tiny models only: pretrain the random vision tower on SimWeb's scenes first (then frozen)
     vision_warmup: VisionWarmupSpec | None = None
+    # renamed copies of every example: fresh names and numbers wherever its tools brought them
+    # (train/sft_augment.py), so a model trained from scratch learns to copy, not to memorise
+    augment: AugmentSpec | None = None
     epochs: float = 3.0
     max_steps: int = -1  # > 0 overrides epochs
     learning_rate: float = 1e-4

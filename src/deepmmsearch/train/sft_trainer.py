@@ -57,6 +57,11 @@ def load_start_model(cfg: SFTRunConfig, weights_from: str | None = None
     if not examples:
         raise ConfigError(f"sft: no examples in {cfg.data}")
     log.info("read %d SFT examples from %s", len(examples), cfg.data)
+    if cfg.augment is not None and cfg.augment.copies:
+        from deepmmsearch.train.sft_augment import augment_examples
+
+        examples = augment_examples(examples, cfg.augment)  # before the tokenizer is trained
+        log.info("augment: %d examples, %d renamed copies of each", len(examples), cfg.augment.copies)
     if cfg.tiny is not None:
         init = Path(cfg.out) / "init"
         if cfg.resume and (init / "config.json").exists():
