@@ -56,6 +56,8 @@ def test_world_and_distillation(run):
 def test_sft_trained_a_tiny_model_from_scratch(run):
     summary = json.loads((run / "sft" / "summary.json").read_text())
     assert summary["steps"] == 12 and summary["trainable_parameters"] > 0
+    # sft.augment: {copies: 1} — every distilled trajectory and a renamed copy of it
+    assert summary["examples"] == 2 * len(_jsonl(run / "distill" / "sft.jsonl"))
     assert (run / "sft" / "model" / "config.json").exists()
     assert (run / "sft" / "init" / "tokenizer.json").exists()  # trained on the distilled data
     assert any("loss" in r for r in _jsonl(run / "sft" / "train_log.jsonl"))
