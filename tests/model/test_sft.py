@@ -169,3 +169,24 @@ def test_config_errors_before_anything_runs(sft_data, tmp_path):
                             "per_device_batch_size": 3, "global_batch_size": 8})
     with pytest.raises(ConfigError, match="multiple"):
         grad_accumulation(cfg, processes=1)
+
+
+def test_augment_copies_reach_training_and_the_tokenizer_choice(sft_data, tmp_path):
+    """sft.augment: the renamed copies are training examples; the tiny tokenizer is trained on
+    them too unless ``tokenizer_on_copies: false`` (then on the distilled texts alone)."""
+    from deepmmsearch.models.tiny import train_tokenizer
+    from deepmmsearch.train.sft_data import example_texts, read_examples
+    from deepmmsearch.train.sft_trainer import load_start_model
+
+    originals = read_examples(sft_data[1])
+    vocabs = {}
+    for on_copies in (True, False):
+        (tmp_path / str(on_copies)).mkdir()
+        cfg = load_config(_config(tmp_path / str(on_copies), sft_data[1], method="full", max_steps=1,
+                                  augment={"copies": 2, "tokenizer_on_copies": on_copies}), expect="sft")
+        _, processor, examples = load_start_model(cfg)
+        assert len(examples) == 3 * len(originals)
+        assert {e.id for e in examples} >= {f"{e.id}~r1" for e in originals}
+        vocabs[on_copies] = processor.tokenizer.get_vocab()
+    plain = train_tokenizer(example_texts(originals), 400, prefix_space=False).get_vocab()
+    assert vocabs[False] == plain and vocabs[True] != plain

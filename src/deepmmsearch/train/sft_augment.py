@@ -23,6 +23,9 @@ the teacher's real trajectories; what changes is that no name or number can be m
 
     sft:
       augment: {copies: 3}        # 4 examples for each distilled one
+
+A tiny model's tokenizer is trained on the copies too (``tokenizer_on_copies: true``), or on the
+distilled texts alone (``false``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class AugmentSpec:
     copies: int = 3  # renamed copies of every example (0: off)
     max_share: float = 0.01  # a word in more examples than this share (and than 3) is kept
     seed: int = 0
+    # a tiny model's tokenizer: trained on the copies too (true) or on the distilled texts only
+    tokenizer_on_copies: bool = True
 
     def __post_init__(self) -> None:
         if self.copies < 0:

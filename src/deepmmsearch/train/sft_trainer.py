@@ -57,10 +57,12 @@ def load_start_model(cfg: SFTRunConfig, weights_from: str | None = None
     if not examples:
         raise ConfigError(f"sft: no examples in {cfg.data}")
     log.info("read %d SFT examples from %s", len(examples), cfg.data)
+    token_texts = examples
     if cfg.augment is not None and cfg.augment.copies:
         from deepmmsearch.train.sft_augment import augment_examples
 
         examples = augment_examples(examples, cfg.augment)  # before the tokenizer is trained
+        token_texts = examples if cfg.augment.tokenizer_on_copies else token_texts
         log.info("augment: %d examples, %d renamed copies of each", len(examples), cfg.augment.copies)
     if cfg.tiny is not None:
         init = Path(cfg.out) / "init"
@@ -70,7 +72,7 @@ def load_start_model(cfg: SFTRunConfig, weights_from: str | None = None
             from deepmmsearch.models.tiny import build_tiny
 
             # deterministic: every rank builds the same model; only rank 0 writes it
-            model, processor = build_tiny(example_texts(examples), cfg.tiny)
+            model, processor = build_tiny(example_texts(token_texts), cfg.tiny)
             if is_main_process():
                 save_model_dir(model, processor, init)
     else:
