@@ -87,7 +87,7 @@ class Renamer:
         for ch in word:
             low = ch.lower()
             pool = self.vowels if low in VOWELS else self.consonants
-            new = rng.choice(pool) if low.isalpha() and pool else low
+            new = rng.choice(pool) if low.isalpha() else low
             out.append(new.upper() if ch.isupper() else new)
         return "".join(out)
 
@@ -137,24 +137,14 @@ def fit_renamer(example_messages: Sequence[Sequence[Message]], max_share: float)
     return Renamer(keep, vowels, consonants)
 
 
-def augment_messages(example_messages: Sequence[Sequence[Message]], spec: AugmentSpec
-                     ) -> list[list[list[Message]]]:
-    """For every example, its ``spec.copies`` renamed copies (deterministic for ``spec.seed``)."""
-    renamer = fit_renamer(example_messages, spec.max_share)
-    out = []
-    for i, msgs in enumerate(example_messages):
-        copies = []
-        for k in range(spec.copies):
-            rng = random.Random(spec.seed * 1_000_003 + i * 131 + k)
-            copies.append(renamer.apply(msgs, renamer.mapping(msgs, rng)))
-        out.append(copies)
-    return out
-
-
 def augment_examples(examples: Sequence[SFTExample], spec: AugmentSpec) -> list[SFTExample]:
-    """``examples`` followed by ``spec.copies`` renamed copies of each (ids ``ID~rK``)."""
-    copies = augment_messages([ex.messages for ex in examples], spec)
+    """``examples`` followed by ``spec.copies`` renamed copies of each (ids ``ID~rK``;
+    deterministic for ``spec.seed``)."""
+    renamer = fit_renamer([ex.messages for ex in examples], spec.max_share)
     out = list(examples)
     for k in range(spec.copies):
-        out += [SFTExample(f"{ex.id}~r{k}", c[k], list(ex.images)) for ex, c in zip(examples, copies)]
+        for i, ex in enumerate(examples):
+            rng = random.Random(spec.seed * 1_000_003 + i * 131 + k)
+            msgs = renamer.apply(ex.messages, renamer.mapping(ex.messages, rng))
+            out.append(SFTExample(f"{ex.id}~r{k}", msgs, list(ex.images)))
     return out

@@ -62,7 +62,8 @@ def load_start_model(cfg: SFTRunConfig, weights_from: str | None = None
         from deepmmsearch.train.sft_augment import augment_examples
 
         examples = augment_examples(examples, cfg.augment)  # before the tokenizer is trained
-        token_texts = examples if cfg.augment.tokenizer_on_copies else token_texts
+        if cfg.augment.tokenizer_on_copies:
+            token_texts = examples
         log.info("augment: %d examples, %d renamed copies of each", len(examples), cfg.augment.copies)
     if cfg.tiny is not None:
         init = Path(cfg.out) / "init"
