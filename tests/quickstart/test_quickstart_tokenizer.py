@@ -41,3 +41,25 @@ def test_default_tokenizer_is_unchanged():
     tok = train_tokenizer(TEXTS, 300)
     text = "<answer>1807 cm</answer>"
     assert tok.decode(tok(text)["input_ids"]) == text
+
+
+def test_capital_pieces_give_a_name_a_syllable_first_piece():
+    import itertools
+    import random
+
+    from deepmmsearch.models.tiny import train_tokenizer
+    from deepmmsearch.simweb.names import NameGenerator
+
+    gen = NameGenerator(random.Random(0))
+    names = [gen.entity() for _ in range(400)]
+    texts = [f"<information>{a}: {a} was built by {b} in 1807.</information>" for a, b in itertools.pairwise(names)]
+    plain = train_tokenizer(texts, 600, prefix_space=True)
+    split = train_tokenizer(texts, 600, prefix_space=True, capital_pieces=True)
+    unseen = gen.entity()  # a name no training text holds
+    first = _pieces(plain, f"<answer>{unseen}</answer>")[1]
+    assert first == " " + unseen[0]  # many varied names: a lone capital (one of 14 onsets)
+    pieces = _pieces(split, f"<answer>{unseen}</answer>")
+    assert pieces[1] == " " + unseen[:2]  # capital and vowel: one of 70 syllables
+    assert "".join(pieces[1:-1]) == " " + unseen
+    assert split.decode(split(f"<answer>{unseen}</answer>")["input_ids"]) == f"<answer> {unseen}</answer>"
+    assert _pieces(split, " built in 1807")[-4:] == ["1", "8", "0", "7"]  # digits as before

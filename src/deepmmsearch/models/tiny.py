@@ -72,6 +72,7 @@ class TinySpec:
     max_pixels: int = 112 * 112  # 112×112 → 16 image tokens
     tie_embeddings: bool = True
     prefix_space: bool = False  # tokenizer: words after a tag tokenise as inside a sentence
+    capital_pieces: bool = False  # tokenizer: a capitalised word's first two letters are one piece
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -112,7 +113,8 @@ def default_texts() -> list[str]:
     return texts
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 500, prefix_space: bool = False) -> Any:
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 500, prefix_space: bool = False,
+                    capital_pieces: bool = False) -> Any:
     """A byte-level BPE (``PreTrainedTokenizerFast``) trained on ``texts``; see the module doc.
 
     ``prefix_space``: every stretch of text between two tags starts with a space, so a word right
@@ -120,8 +122,14 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 500, prefix_space: b
     (``… of Kelumo is 1807.``) — a tiny model then copies names and numbers out of
     ``<information>`` token for token. Decoding keeps that space (``<answer> 1807</answer>``);
     the protocol parser strips it.
+
+    ``capital_pieces``: a capitalised word's capital and the letter after it are split off as a
+    piece of their own (``Guzeholm`` → ``ĠGu`` + ``zeholm``), so BPE learns them as one token.
+    Without it, generated names that share no syllable with the training text start with a lone
+    capital (``ĠG uze holm``): the first piece of every name is one of a handful of tokens, and
+    the tiny model's most frequent copy error is that piece (docs/LOG.md, Quickstart).
     """
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -130,6 +138,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 500, prefix_space: b
         steps = [pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True), digits]
     else:
         steps = [digits, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]
+    if capital_pieces:  # on the byte-level string: a space is "Ġ" there
+        steps.append(pre_tokenizers.Split(Regex("Ġ?[A-Z][a-z]"), behavior="isolated"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
@@ -247,7 +257,7 @@ def build_tiny(texts: Iterable[str] | None = None, spec: TinySpec | None = None)
     spec = spec or TinySpec()
     fam = family_for(spec.family)
     tokenizer = train_tokenizer(texts if texts is not None else default_texts(), spec.vocab_size,
-                                prefix_space=spec.prefix_space)
+                                prefix_space=spec.prefix_space, capital_pieces=spec.capital_pieces)
     processor = make_processor(tokenizer, tiny_image_processor(fam, spec), family=fam)
     model = build_model(tiny_config(tokenizer, spec), spec.seed)
     n = sum(p.numel() for p in model.parameters())
